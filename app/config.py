@@ -1,0 +1,73 @@
+"""All configuration of LooksLike in one place.
+
+Precedence (later wins): the defaults below, ``instance/config.py``, environment variables
+prefixed ``LOOKSLIKE_`` (values parsed as JSON where possible, e.g. ``LOOKSLIKE_TOP_K=3``),
+then the ``test_config`` mapping passed to :func:`app.create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # --- requests -------------------------------------------------------------------------
+    # Largest accepted request body (bytes); larger uploads get HTTP 413.
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Largest accepted image (width x height, decoded); larger ones get HTTP 413.
+    "MAX_IMAGE_PIXELS": 40_000_000,
+    # Images are downscaled so the longer side is at most this before detection (px).
+    "DETECT_MAX_SIDE": 1024,
+    # --- face detection (MTCNN) -----------------------------------------------------------
+    # Smallest face MTCNN looks for, in pixels of the (downscaled) detection image.
+    "MTCNN_MIN_FACE_SIZE": 20,
+    # Detections under this confidence are ignored.
+    "DETECT_MIN_CONFIDENCE": 0.80,
+    # The chosen face's box must be at least this many pixels on its shorter side, in the
+    # decoded photo; smaller faces get HTTP 422 "face_too_small".
+    "MIN_FACE_PX": 32,
+    # Margin added on every side of MTCNN's box before cropping, as a fraction of the box's
+    # longer side (0.2 is 44 px in all across a 110 px face, the FaceNet/LFW convention).
+    "CROP_MARGIN": 0.2,
+    # --- embedding (FaceNet) --------------------------------------------------------------
+    "EMBED_BATCH_SIZE": 32,
+    # Average the embedding of the crop and of its mirror image.
+    "EMBED_FLIP": False,
+    # --- gallery & scoring ----------------------------------------------------------------
+    # Gallery served by the app: instance/galleries/<GALLERY>/
+    "GALLERY": "demo",
+    "TOP_K": 5,
+    "TOP_K_MAX": 20,
+    # Per-identity aggregation: "max" (best photo) or "mean_n" (mean of the n best photos).
+    "SCORE_AGGREGATE": "max",
+    "SCORE_MEAN_N": 3,
+    # Thumbnail size (px) of gallery rows.
+    "THUMB_SIZE": 200,
+    # --- start-up -------------------------------------------------------------------------
+    # Load networks and gallery in create_app (True when serving). The Flask CLI loads them
+    # on first use instead, so that e.g. `flask weights fetch` works before any exist.
+    "EAGER_LOAD": True,
+}
+
+
+def weights_path(app: Flask) -> str:
+    """Path of the converted FaceNet weights under the instance folder."""
+    return app.config.get("WEIGHTS_PATH") or os.path.join(
+        app.instance_path, "weights", "facenet_keras.weights.h5"
+    )
+
+
+def galleries_dir(app: Flask) -> str:
+    """Folder that holds one sub-folder per gallery."""
+    return app.config.get("GALLERIES_DIR") or os.path.join(app.instance_path, "galleries")
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config from defaults, instance config, environment and test_config."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("LOOKSLIKE")
+    if test_config:
+        app.config.from_mapping(test_config)

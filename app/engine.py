@@ -1,0 +1,140 @@
+"""The matching engine: networks and gallery loaded once per process, photo in, matches out."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from flask import Flask, current_app
+
+from app.config import galleries_dir, weights_path
+from app.detect import Detector, Face
+from app.embed import Embedder
+from app.errors import StartupError
+from app.gallery import Gallery, face_thumbnail
+from app.imaging import Photo, decode_image
+from app.scoring import Match, rank_identities
+
+EXTENSION = "lookslike"
+
+
+@dataclass
+class FaceResult:
+    """A photo's main face: detection, crop for display, embedding, and every face found."""
+
+    face: Face
+    faces: list[Face]
+    thumbnail: np.ndarray
+    embedding: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class MatchResult:
+    """The answer to 'who do I look like?'."""
+
+    query: FaceResult
+    matches: list[Match]
+    timings: dict[str, float]
+
+
+class Engine:
+    """Holds the detector, the embedder and the gallery; each is built at most once."""
+
+    def __init__(self, config: dict, weights: str, galleries: str):
+        self.config = config
+        self.weights_path = weights
+        self.galleries_dir = galleries
+        self._lock = threading.Lock()
+        self._detector: Detector | None = None
+        self._embedder: Embedder | None = None
+        self._gallery: Gallery | None = None
+
+    @property
+    def detector(self) -> Detector:
+        """The MTCNN detector (built on first use)."""
+        with self._lock:
+            if self._detector is None:
+                self._detector = Detector.from_config(self.config)
+            return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
+        with self._lock:
+            if self._embedder is None:
+                if not os.path.isfile(self.weights_path):
+                    raise StartupError(f"FaceNet weights not found at {self.weights_path}. "
+                                       "Run `flask weights fetch` (or `make weights`).")
+                try:
+                    self._embedder = Embedder.from_config(self.config, self.weights_path)
+                except (OSError, ValueError) as exc:
+                    raise StartupError(f"FaceNet weights at {self.weights_path} are corrupt ({exc}). "
+                                       "Delete the file and run `flask weights fetch`.") from exc
+            return self._embedder
+
+    @property
+    def gallery(self) -> Gallery:
+        """The configured gallery, memory-mapped (opened on first use)."""
+        with self._lock:
+            if self._gallery is None:
+                self._gallery = Gallery.load(self.gallery_path(self.config["GALLERY"]))
+            return self._gallery
+
+    def gallery_path(self, name: str) -> str:
+        """Folder of a named gallery."""
+        return os.path.join(self.galleries_dir, name)
+
+    def load_all(self) -> None:
+        """Build every network and open the gallery now (start-up, never per request)."""
+        _ = self.detector, self.embedder, self.gallery
+
+    def ready(self) -> bool:
+        """True when networks and gallery are loaded."""
+        return None not in (self._detector, self._embedder, self._gallery)
+
+    def decode(self, data: bytes) -> Photo:
+        """Decode upload bytes with the configured limits."""
+        return decode_image(data, self.config["MAX_IMAGE_PIXELS"], self.config["DETECT_MAX_SIDE"])
+
+    def analyze(self, data: bytes) -> FaceResult:
+        """Decode a photo, detect its main face and embed it (typed errors for bad input)."""
+        t0 = time.perf_counter()
+        photo = self.decode(data)
+        t1 = time.perf_counter()
+        faces = self.detector.detect(photo)
+        face = self.detector.main_face(faces)
+        crop = self.detector.crop(photo, face)
+        t2 = time.perf_counter()
+        embedding = self.embedder.embed(crop[None])[0]
+        t3 = time.perf_counter()
+        thumb = face_thumbnail(photo, face, self.config["THUMB_SIZE"])
+        return FaceResult(face=face, faces=faces, thumbnail=thumb, embedding=embedding,
+                          timings={"decode": t1 - t0, "detect": t2 - t1, "embed": t3 - t2})
+
+    def match(self, data: bytes, top_k: int | None = None) -> MatchResult:
+        """Top-k celebrities that look most like the main face of the photo."""
+        query = self.analyze(data)
+        t0 = time.perf_counter()
+        gallery = self.gallery
+        matches = rank_identities(query.embedding, gallery.embeddings, gallery.labels,
+                                  gallery.identities, top_k or self.config["TOP_K"],
+                                  self.config["SCORE_AGGREGATE"], self.config["SCORE_MEAN_N"])
+        timings = dict(query.timings, score=time.perf_counter() - t0)
+        return MatchResult(query=query, matches=matches, timings=timings)
+
+
+def init_app(app: Flask) -> None:
+    """Attach an Engine to the app; load everything now when EAGER_LOAD is set."""
+    engine = Engine(app.config, weights_path(app), galleries_dir(app))
+    app.extensions[EXTENSION] = engine
+    if app.config["EAGER_LOAD"]:
+        engine.load_all()
+
+
+def get_engine() -> Engine:
+    """The current app's engine."""
+    return current_app.extensions[EXTENSION]

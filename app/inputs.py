@@ -1,0 +1,53 @@
+"""Reading photos and parameters out of a request: multipart fields or JSON base64."""
+
+from __future__ import annotations
+
+from flask import request
+
+from app.errors import BadRequest
+from app.imaging import decode_base64
+
+
+def json_body() -> dict | None:
+    """The JSON object of a JSON request, None for other requests; 400 when malformed."""
+    if not request.is_json:
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body is not a JSON object.")
+    return body
+
+
+def photo_bytes(field: str, json_field: str) -> bytes:
+    """Bytes of the photo in multipart field `field`, or base64 JSON field `json_field`."""
+    body = json_body()
+    if body is not None:
+        if json_field not in body:
+            raise BadRequest(f'JSON field "{json_field}" (base64 image) is missing.', field=json_field)
+        return decode_base64(body[json_field], json_field)
+    upload = request.files.get(field)
+    if upload is None or not upload.filename and upload.content_length == 0:
+        raise BadRequest(f'No photo was sent: multipart field "{field}" is missing.', field=field)
+    data = upload.read()
+    if not data:
+        raise BadRequest(f'The file in field "{field}" is empty.', field=field)
+    return data
+
+
+def top_k(default: int, maximum: int) -> int:
+    """The requested number of matches (JSON, form or query string), validated to 1..maximum."""
+    body = json_body()
+    raw = body.get("top_k") if body is not None else None
+    if raw is None:
+        raw = request.form.get("top_k") or request.args.get("top_k")
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        value = int(raw)
+    else:
+        raise BadRequest(f'"top_k" must be a whole number from 1 to {maximum}.', field="top_k")
+    if not 1 <= value <= maximum:
+        raise BadRequest(f'"top_k" must be from 1 to {maximum}; got {value}.', field="top_k")
+    return value

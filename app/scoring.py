@@ -1,0 +1,62 @@
+"""One-vs-all scoring of a query embedding against a gallery, aggregated per identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+AGGREGATES = ("max", "mean_n")
+
+
+def cosine_to_score(cosine: np.ndarray | float) -> np.ndarray | float:
+    """Map cosine similarity [-1, 1] to a display score [0, 1]: (1 + cos) / 2."""
+    return np.clip((1.0 + np.asarray(cosine, dtype=np.float64)) / 2.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One matched identity: its best photo's row, the aggregated cosine and display score."""
+
+    identity: str
+    row: int
+    cosine: float
+    score: float
+
+
+def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: int,
+                          method: str = "max", mean_n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Per identity: aggregated similarity and the row of its best photo (-inf/-1 when absent)."""
+    if method not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {method!r}; choose one of {AGGREGATES}")
+    order = np.lexsort((-sims, labels))  # by identity, best photo first
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    present = sorted_labels[starts]
+    best_rows = np.full(n_identities, -1, dtype=np.int64)
+    best_rows[present] = order[starts]
+    agg = np.full(n_identities, -np.inf)
+    if method == "max":
+        agg[present] = sims[order[starts]]
+    else:
+        counts = np.diff(np.r_[starts, len(order)])
+        take = np.minimum(counts, max(1, int(mean_n)))
+        rank = np.arange(len(order)) - np.repeat(starts, counts)
+        keep = rank < np.repeat(take, counts)
+        sums = np.zeros(len(starts))
+        np.add.at(sums, np.repeat(np.arange(len(starts)), counts)[keep], sims[order][keep])
+        agg[present] = sums / take
+    return agg, best_rows
+
+
+def rank_identities(query: np.ndarray, embeddings: np.ndarray, labels: np.ndarray,
+                    identities: list[str], top_k: int, method: str = "max",
+                    mean_n: int = 3) -> list[Match]:
+    """Top-k distinct identities for one L2-normalized query, by cosine similarity."""
+    sims = np.asarray(embeddings @ np.asarray(query, dtype=np.float32), dtype=np.float64)
+    agg, best_rows = aggregate_by_identity(sims, labels, len(identities), method, mean_n)
+    k = min(int(top_k), int(np.isfinite(agg).sum()))
+    top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))
+    top = top[np.argsort(-agg[top], kind="stable")][:k]
+    return [Match(identity=identities[i], row=int(best_rows[i]), cosine=float(agg[i]),
+                  score=float(cosine_to_score(agg[i]))) for i in top]
