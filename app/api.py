@@ -45,7 +45,14 @@ def match():
     data = inputs.photo_bytes("photo", "image")
     k = inputs.top_k(current_app.config["TOP_K"], current_app.config["TOP_K_MAX"])
     result = engine.match(data, k)
-    return jsonify(match_payload(result, engine.gallery.name, external_thumb_url))
+    resp = jsonify(match_payload(result, engine.gallery.name, external_thumb_url))
+    resp.headers["Server-Timing"] = server_timing(result.timings)
+    return resp
+
+
+def server_timing(timings: dict[str, float]) -> str:
+    """Stage durations as a Server-Timing header (milliseconds)."""
+    return ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in timings.items())
 
 
 @health.get("/healthz")

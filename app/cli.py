@@ -8,7 +8,7 @@ import tempfile
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app import sources
 from app.api import match_payload
@@ -116,6 +116,7 @@ def gallery_info(name: str) -> None:
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("--top", "top_k", type=click.IntRange(1, 20), default=None, help="Number of matches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@with_appcontext
 def match_command(image: str, top_k: int | None, as_json: bool) -> None:
     """Print the celebrities that look most like the face in IMAGE."""
     engine = get_engine()
