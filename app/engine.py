@@ -89,8 +89,8 @@ class Engine:
         return os.path.join(self.galleries_dir, name)
 
     def load_all(self) -> None:
-        """Build every network and open the gallery now (start-up, never per request)."""
-        _ = self.detector, self.embedder, self.gallery
+        """Open the gallery and build every network now (start-up, never per request)."""
+        _ = self.gallery, self.detector, self.embedder
 
     def ready(self) -> bool:
         """True when networks and gallery are loaded."""
