@@ -10,6 +10,7 @@ from app import inputs
 from app.engine import MatchResult, get_engine
 from app.errors import LooksLikeError
 from app.gallery import display_name
+from app.verify import check_photo, verify_photos
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
@@ -53,6 +54,23 @@ def match():
 def server_timing(timings: dict[str, float]) -> str:
     """Stage durations as a Server-Timing header (milliseconds)."""
     return ", ".join(f"{stage};dur={seconds * 1000:.1f}" for stage, seconds in timings.items())
+
+
+@bp.post("/verify")
+def verify():
+    """POST two photos (`photo1`, `photo2` or JSON `image1`, `image2`): same person?"""
+    answer, _ = verify_photos(get_engine(), inputs.photo_bytes("photo1", "image1"),
+                              inputs.photo_bytes("photo2", "image2"))
+    return jsonify(answer)
+
+
+@bp.post("/check")
+def check():
+    """POST `photo` and a `subject` name or 1-10 `anchor` photos: is this that person?"""
+    engine = get_engine()
+    anchors = inputs.photo_list("anchor", "anchors", engine.config["CHECK_MAX_ANCHORS"])
+    return jsonify(check_photo(engine, inputs.photo_bytes("photo", "image"),
+                               inputs.text_field("subject"), anchors))
 
 
 @health.get("/healthz")

@@ -112,20 +112,35 @@ def gallery_info(name: str) -> None:
         click.echo(f"  ... and {len(counts) - 20} more identities")
 
 
+def read_bytes(path: str) -> bytes:
+    """File bytes."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def fail_on_input_error(func):
+    """Turn a LooksLikeError into a one-line CLI error."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except LooksLikeError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    return wrapper
+
+
 @click.command("match")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
 @click.option("--top", "top_k", type=click.IntRange(1, 20), default=None, help="Number of matches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @with_appcontext
+@fail_on_input_error
 def match_command(image: str, top_k: int | None, as_json: bool) -> None:
     """Print the celebrities that look most like the face in IMAGE."""
     engine = get_engine()
-    with open(image, "rb") as f:
-        data = f.read()
-    try:
-        result = engine.match(data, top_k)
-    except LooksLikeError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    result = engine.match(read_bytes(image), top_k)
     payload = match_payload(result, engine.gallery.name,
                             lambda gallery, row: f"/gallery/{gallery}/{row}.jpg")
     if as_json:
@@ -138,8 +153,55 @@ def match_command(image: str, top_k: int | None, as_json: bool) -> None:
         click.echo(f"{rank:2d}. {m['name']:30s} {m['score'] * 100:5.1f}%  {m['image_url']}")
 
 
+@click.command("verify")
+@click.argument("image1", type=click.Path(exists=True, dir_okay=False))
+@click.argument("image2", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@with_appcontext
+@fail_on_input_error
+def verify_command(image1: str, image2: str, as_json: bool) -> None:
+    """Are the faces in IMAGE1 and IMAGE2 the same person?"""
+    from app.verify import verify_photos
+
+    answer, _ = verify_photos(get_engine(), read_bytes(image1), read_bytes(image2))
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    verdict = "same person" if answer["same_person"] else "different people"
+    click.echo(f"{verdict}: probability {answer['probability']:.3f}, distance {answer['distance']:.3f} "
+               f"(threshold {answer['threshold']:.3f})")
+
+
+@click.command("check")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--subject", help="An identity of the served gallery.")
+@click.option("--anchors", type=click.Path(exists=True, file_okay=False),
+              help="A folder of 1-10 photos of the subject.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@with_appcontext
+@fail_on_input_error
+def check_command(image: str, subject: str | None, anchors: str | None, as_json: bool) -> None:
+    """Is IMAGE the person given by --subject NAME or --anchors DIR?"""
+    from app.verify import check_photo
+
+    if (subject is None) == (anchors is None):
+        raise click.UsageError("give exactly one of --subject and --anchors")
+    anchor_data = [read_bytes(os.path.join(anchors, f)) for f in sorted(os.listdir(anchors))
+                   if not f.startswith(".")] if anchors else []
+    answer = check_photo(get_engine(), read_bytes(image), subject, anchor_data)
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    who = answer.get("subject") or anchors
+    click.echo(f"{'is' if answer['is_subject'] else 'is not'} {who}: probability "
+               f"{answer['probability']:.3f} over {answer['anchors_used']} anchors")
+
+
 def init_app(app: Flask) -> None:
     """Register the CLI commands."""
+    from app.evaluate_cli import evaluate_pairs_command
+
     for group in (weights_cli, data_cli, gallery_cli):
         app.cli.add_command(group)
-    app.cli.add_command(match_command)
+    for command in (match_command, verify_command, check_command, evaluate_pairs_command):
+        app.cli.add_command(command)

@@ -45,6 +45,16 @@ DEFAULTS: dict[str, Any] = {
     "SCORE_MEAN_N": 3,
     # Thumbnail size (px) of gallery rows.
     "THUMB_SIZE": 200,
+    # --- verification (same person?) and one-shot subject check ---------------------------------
+    # p(same) = sigmoid(a + b * distance) between two FaceNet embeddings (Euclidean, unit vectors);
+    # "same person" when distance <= threshold (F1-optimal). Fitted by
+    # `flask evaluate-pairs ../shared/data/lfw/pairsDevTrain.txt ../shared/data/lfw/images --save`,
+    # which writes instance/calibration/facenet.json; that file, when present, replaces these.
+    "VERIFY_CALIBRATION": {"a": 18.640, "b": -16.470, "threshold": 1.1203,
+                           "fitted_on": "LFW pairsDevTrain.txt (1560 resolvable pairs)"},
+    # A subject check scores the mean cosine of the probe's best CHECK_TOP_ANCHORS anchors.
+    "CHECK_TOP_ANCHORS": 3,
+    "CHECK_MAX_ANCHORS": 10,
     # --- start-up -------------------------------------------------------------------------
     # Load networks and gallery in create_app (True when serving). The Flask CLI loads them
     # on first use instead, so that e.g. `flask weights fetch` works before any exist.
@@ -62,6 +72,11 @@ def weights_path(app: Flask) -> str:
 def galleries_dir(app: Flask) -> str:
     """Folder that holds one sub-folder per gallery."""
     return app.config.get("GALLERIES_DIR") or os.path.join(app.instance_path, "galleries")
+
+
+def calibration_path(app: Flask) -> str:
+    """Path of the fitted verification calibration (overrides VERIFY_CALIBRATION)."""
+    return os.path.join(app.instance_path, "calibration", "facenet.json")
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

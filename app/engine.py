@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from flask import Flask, current_app
 
-from app.config import galleries_dir, weights_path
+from app.config import calibration_path, galleries_dir, weights_path
 from app.detect import Detector, Face
 from app.embed import Embedder
 from app.errors import StartupError
@@ -44,10 +44,11 @@ class MatchResult:
 class Engine:
     """Holds the detector, the embedder and the gallery; each is built at most once."""
 
-    def __init__(self, config: dict, weights: str, galleries: str):
+    def __init__(self, config: dict, weights: str, galleries: str, calibration_file: str = ""):
         self.config = config
         self.weights_path = weights
         self.galleries_dir = galleries
+        self.calibration_file = calibration_file
         self._lock = threading.Lock()
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
@@ -83,6 +84,13 @@ class Engine:
             if self._gallery is None:
                 self._gallery = Gallery.load(self.gallery_path(self.config["GALLERY"]))
             return self._gallery
+
+    @property
+    def calibration(self):
+        """Verification calibration: instance/calibration/facenet.json, else the configured default."""
+        from app.verify import load_calibration
+
+        return load_calibration(self.calibration_file, self.config["VERIFY_CALIBRATION"])
 
     def gallery_path(self, name: str) -> str:
         """Folder of a named gallery."""
@@ -129,7 +137,7 @@ class Engine:
 
 def init_app(app: Flask) -> None:
     """Attach an Engine to the app; load everything now when EAGER_LOAD is set."""
-    engine = Engine(app.config, weights_path(app), galleries_dir(app))
+    engine = Engine(app.config, weights_path(app), galleries_dir(app), calibration_path(app))
     app.extensions[EXTENSION] = engine
     if app.config["EAGER_LOAD"]:
         engine.load_all()

@@ -15,8 +15,9 @@ from PIL import Image
 
 from app.detect import Detector, Face, crop_box
 from app.embed import Embedder
-from app.errors import LooksLikeError, StartupError
-from app.imaging import Photo, decode_image
+from app.batch import crop_files
+from app.errors import StartupError
+from app.imaging import Photo
 
 EMBEDDINGS_FILE = "embeddings.npy"
 MANIFEST_FILE = "manifest.json"
@@ -131,29 +132,20 @@ def list_photos(src_dir: str) -> list[tuple[str, str]]:
 
 
 def _process_chunk(chunk, detector, config, thumbs_dir, rows, crops, report):
-    """Decode, detect and crop one chunk of photos, appending rows and crops."""
-    photos, kept = [], []
-    for identity, path in chunk:
-        try:
-            with open(path, "rb") as f:
-                photos.append(decode_image(f.read(), config["MAX_IMAGE_PIXELS"], config["DETECT_MAX_SIDE"]))
-            kept.append((identity, path))
-        except LooksLikeError as exc:
-            report.skipped[exc.code] += 1
-            report.skipped_files.append((path, exc.code))
-    for (identity, path), photo, faces in zip(kept, photos, detector.detect_batch(photos)):
-        try:
-            face = detector.main_face(faces)
-        except LooksLikeError as exc:
-            report.skipped[exc.code] += 1
-            report.skipped_files.append((path, exc.code))
+    """Decode, detect and crop one chunk of photos, appending rows, crops and skips."""
+    identity_of = dict((path, identity) for identity, path in chunk)
+    for item in crop_files([path for _, path in chunk], detector, config):
+        if item.error:
+            report.skipped[item.error] += 1
+            report.skipped_files.append((item.path, item.error))
             continue
         row = len(rows)
-        Image.fromarray(face_thumbnail(photo, face, config["THUMB_SIZE"])).save(
+        Image.fromarray(face_thumbnail(item.photo, item.face, config["THUMB_SIZE"])).save(
             os.path.join(thumbs_dir, f"{row}.jpg"), quality=88)
-        crops.append(detector.crop(photo, face))
-        rows.append({"identity": identity, "source": os.path.relpath(path, report.source_dir),
-                     "box": face.original_box(), "confidence": round(face.confidence, 4)})
+        crops.append(item.crop)
+        rows.append({"identity": identity_of[item.path],
+                     "source": os.path.relpath(item.path, report.source_dir),
+                     "box": item.face.original_box(), "confidence": round(item.face.confidence, 4)})
 
 
 def build_gallery(src_dir: str, out_dir: str, detector: Detector, embedder: Embedder,

@@ -51,3 +51,32 @@ def top_k(default: int, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise BadRequest(f'"top_k" must be from 1 to {maximum}; got {value}.', field="top_k")
     return value
+
+
+def photo_list(field: str, json_field: str, maximum: int) -> list[bytes]:
+    """Zero or more photos: repeated multipart field `field` or JSON list of base64 `json_field`."""
+    body = json_body()
+    if body is not None:
+        items = body.get(json_field) or []
+        if not isinstance(items, list):
+            raise BadRequest(f'JSON field "{json_field}" must be a list of base64 images.', field=json_field)
+        photos = [decode_base64(text, f"{json_field}[{i}]") for i, text in enumerate(items)]
+    else:
+        photos = [upload.read() for upload in request.files.getlist(field)]
+    if len(photos) > maximum:
+        raise BadRequest(f"At most {maximum} {field} photos are accepted; got {len(photos)}.", field=field)
+    for i, data in enumerate(photos):
+        if not data:
+            raise BadRequest(f"{field}[{i}]: the file is empty.", field=f"{field}[{i}]")
+    return photos
+
+
+def text_field(name: str) -> str | None:
+    """A text parameter from JSON, form or query string (None when absent or blank)."""
+    body = json_body()
+    value = body.get(name) if body is not None else request.form.get(name, request.args.get(name))
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f'"{name}" must be a string.', field=name)
+    return value.strip() or None

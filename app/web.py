@@ -12,6 +12,7 @@ from app.engine import get_engine
 from app.errors import LooksLikeError
 from app.gallery import display_name
 from app.imaging import encode_jpeg
+from app.verify import verify_photos
 
 bp = Blueprint("web", __name__)
 
@@ -29,7 +30,9 @@ def upload_page(error: LooksLikeError | None = None, status: int = 200):
 
 @bp.errorhandler(LooksLikeError)
 def input_error(exc: LooksLikeError):
-    """Typed input errors re-render the upload page with the message and status."""
+    """Typed input errors re-render the page the form came from, with the message and status."""
+    if request.endpoint == "web.verify":
+        return render_template("verify.html", error=exc), exc.status
     return upload_page(exc, exc.status)
 
 
@@ -51,6 +54,16 @@ def match():
     return render_template("results.html", face=data_url(result.query.thumbnail),
                            faces_detected=len(result.query.faces), cards=cards,
                            gallery=engine.gallery.name, scorer="cosine")
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify():
+    """Two uploads: both faces side by side and whether they are the same person."""
+    if request.method == "GET":
+        return render_template("verify.html")
+    answer, results = verify_photos(get_engine(), inputs.photo_bytes("photo1", "image1"),
+                                    inputs.photo_bytes("photo2", "image2"))
+    return render_template("verify.html", answer=answer, faces=[data_url(r.thumbnail) for r in results])
 
 
 @bp.get("/gallery/<gallery>/<int:row>.jpg")

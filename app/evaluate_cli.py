@@ -1,0 +1,115 @@
+"""`flask evaluate-pairs`: the LFW pairs protocol on the app's own pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import click
+import numpy as np
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.batch import embed_files
+from app.config import calibration_path, galleries_dir
+from app.engine import get_engine
+from app.gallery import EMBEDDINGS_FILE, MANIFEST_FILE
+from app.pairs import distances, fit_calibration, kfold_report, read_pairs, roc_points
+from models.evaluation import plot_roc
+
+
+def gallery_cache(images_dir: str) -> dict[str, np.ndarray]:
+    """Embeddings already computed by a gallery built from images_dir, keyed by real file path."""
+    root = galleries_dir(current_app)
+    wanted = os.path.realpath(images_dir)
+    if not os.path.isdir(root):
+        return {}
+    for name in sorted(os.listdir(root)):
+        manifest_file = os.path.join(root, name, MANIFEST_FILE)
+        try:
+            with open(manifest_file, encoding="utf-8") as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if os.path.realpath(manifest.get("source_dir", "")) != wanted:
+            continue
+        if manifest.get("embedding", {}).get("crop_margin") != current_app.config["CROP_MARGIN"]:
+            continue  # built with another crop: its embeddings would not match the pipeline's
+        emb = np.load(os.path.join(root, name, EMBEDDINGS_FILE), mmap_mode="r")
+        return {os.path.realpath(os.path.join(wanted, row["source"])): np.asarray(emb[i])
+                for i, row in enumerate(manifest["rows"])}
+    return {}
+
+
+def pair_embeddings(paths: list[str], images_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Embedding of every usable path (from a gallery cache where possible) and skip reasons."""
+    cache = gallery_cache(images_dir)
+    found = {p: cache[os.path.realpath(p)] for p in paths if os.path.realpath(p) in cache}
+    missing = {p: "missing" for p in paths if p not in found and not os.path.isfile(p)}
+    todo = [p for p in paths if p not in found and p not in missing]
+    if found:
+        click.echo(f"{len(found)} of {len(paths)} photos reuse gallery embeddings; embedding {len(todo)}")
+    engine = get_engine()
+    computed, skipped = embed_files(todo, engine.detector, engine.embedder, current_app.config,
+                                    desc="pairs")
+    return {**found, **computed}, {**missing, **skipped}
+
+
+@click.command("evaluate-pairs")
+@click.argument("pairs_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("images_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Report folder (default reports/pairs-<PAIRS_FILE name>).")
+@click.option("--save", is_flag=True,
+              help="Fit the calibration on these pairs and save it as the app's default.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
+@with_appcontext
+def evaluate_pairs_command(pairs_file: str, images_dir: str, out_dir: str | None, save: bool,
+                           as_json: bool) -> None:
+    """Verification on LFW-format pairs: k-fold accuracy, ROC AUC, F1, calibration; ROC PNG."""
+    pairs = read_pairs(pairs_file, images_dir)
+    paths = sorted({p for pair in pairs for p in (pair.path1, pair.path2)})
+    emb, skipped = pair_embeddings(paths, images_dir)
+    kept = [p for p in pairs if p.path1 in emb and p.path2 in emb]
+    reasons = Counter(skipped.get(p.path1) or skipped.get(p.path2) for p in pairs
+                      if p.path1 not in emb or p.path2 not in emb)
+    if len({p.same for p in kept}) < 2:
+        raise click.ClickException(f"only {len(kept)} of {len(pairs)} pairs resolve: need same and "
+                                   "different pairs")
+    dist = distances(np.stack([emb[p.path1] for p in kept]), np.stack([emb[p.path2] for p in kept]))
+    same = np.array([p.same for p in kept])
+    folds = np.array([p.fold for p in kept])
+    report = kfold_report(dist, same, folds, get_engine().calibration)
+    report.update({"pairs_file": os.path.abspath(pairs_file), "pairs_total": len(pairs),
+                   "pairs_skipped": len(pairs) - len(kept), "skipped_by_reason": dict(reasons),
+                   "score": "euclidean distance of L2-normalized FaceNet embeddings",
+                   "crop_margin": current_app.config["CROP_MARGIN"]})
+    out_dir = out_dir or os.path.join("reports", "pairs-" + os.path.splitext(os.path.basename(pairs_file))[0])
+    os.makedirs(out_dir, exist_ok=True)
+    plot_roc({"FaceNet distance": roc_points(dist, same)}, os.path.join(out_dir, "roc.png"))
+    if save:
+        calibration = fit_calibration(dist, same, f"{os.path.basename(pairs_file)} ({len(kept)} pairs)")
+        path = calibration_path(current_app)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".part", "w", encoding="utf-8") as f:
+            json.dump(calibration.to_dict(), f, indent=2)
+        os.replace(path + ".part", path)
+        report["calibration_saved"] = {"path": path, **calibration.to_dict()}
+    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{'folds':>22}: {report['folds']}")
+    click.echo(f"{'accuracy':>22}: {report['accuracy_mean']:.4f} +- {report['accuracy_std']:.4f}")
+    click.echo(f"{'ROC AUC':>22}: {report['auc']:.4f}")
+    click.echo(f"{'F1':>22}: {report['f1']:.4f}")
+    click.echo(f"{'ECE (cross-validated)':>22}: {report['calibration_cv']['ece']:.4f}")
+    if "calibration_stored" in report:
+        click.echo(f"{'ECE (app calibration)':>22}: {report['calibration_stored']['ece']:.4f}")
+    click.echo("reliability (cross-validated): " + "  ".join(
+        f"{r['bin']}: {r['observed']:.2f} (n={r['count']})" for r in report["calibration_cv"]["reliability"]
+        if r["count"]))
+    click.echo(f"pairs: {len(kept)} evaluated, {report['pairs_skipped']} skipped "
+               f"({', '.join(f'{n} {k}' for k, n in reasons.items()) or 'none'}); report in {out_dir}")
