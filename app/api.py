@@ -16,12 +16,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
 
 
-def match_payload(result: MatchResult, gallery_name: str, image_url: Callable[[str, int], str]) -> dict:
+def match_payload(result: MatchResult, gallery_name: str, scorer_name: str,
+                  image_url: Callable[[str, int], str]) -> dict:
     """The JSON answer to a match, shared by the API and `flask match --json`."""
     return {
         "face": result.query.face.to_dict(),
         "faces_detected": len(result.query.faces),
         "gallery": gallery_name,
+        "scorer": scorer_name,
         "matches": [{"name": display_name(m.identity), "identity": m.identity,
                      "score": round(m.score, 4), "cosine": round(m.cosine, 4),
                      "image_url": image_url(gallery_name, m.row)} for m in result.matches],
@@ -46,7 +48,7 @@ def match():
     data = inputs.photo_bytes("photo", "image")
     k = inputs.top_k(current_app.config["TOP_K"], current_app.config["TOP_K_MAX"])
     result = engine.match(data, k)
-    resp = jsonify(match_payload(result, engine.gallery.name, external_thumb_url))
+    resp = jsonify(match_payload(result, engine.gallery.name, engine.scorer.name, external_thumb_url))
     resp.headers["Server-Timing"] = server_timing(result.timings)
     return resp
 
@@ -87,4 +89,4 @@ def readyz():
         return jsonify({"status": "loading"}), 503
     gallery = engine.gallery
     return jsonify({"status": "ready", "gallery": gallery.name, "gallery_rows": len(gallery),
-                    "gallery_identities": len(gallery.identities), "scorer": "cosine"})
+                    "gallery_identities": len(gallery.identities), "scorer": engine.scorer.name})

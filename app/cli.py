@@ -141,7 +141,7 @@ def match_command(image: str, top_k: int | None, as_json: bool) -> None:
     """Print the celebrities that look most like the face in IMAGE."""
     engine = get_engine()
     result = engine.match(read_bytes(image), top_k)
-    payload = match_payload(result, engine.gallery.name,
+    payload = match_payload(result, engine.gallery.name, engine.scorer.name,
                             lambda gallery, row: f"/gallery/{gallery}/{row}.jpg")
     if as_json:
         click.echo(json.dumps(payload, indent=2))
@@ -200,8 +200,10 @@ def check_command(image: str, subject: str | None, anchors: str | None, as_json:
 def init_app(app: Flask) -> None:
     """Register the CLI commands."""
     from app.evaluate_cli import evaluate_pairs_command
+    from app.learn_cli import evaluate_command, train_command
 
     for group in (weights_cli, data_cli, gallery_cli):
         app.cli.add_command(group)
-    for command in (match_command, verify_command, check_command, evaluate_pairs_command):
+    for command in (match_command, verify_command, check_command, evaluate_pairs_command,
+                    train_command, evaluate_command):
         app.cli.add_command(command)

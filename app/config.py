@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # Margin added on every side of MTCNN's box before cropping, as a fraction of the box's
     # longer side (0.2 is 44 px in all across a 110 px face, the FaceNet/LFW convention).
     "CROP_MARGIN": 0.2,
+    # Rotate each face so its eyes are level (MTCNN landmarks) before cropping.
+    "CROP_ALIGN": False,
     # --- embedding (FaceNet) --------------------------------------------------------------
     "EMBED_BATCH_SIZE": 32,
     # Average the embedding of the crop and of its mirror image.
@@ -43,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     # Per-identity aggregation: "max" (best photo) or "mean_n" (mean of the n best photos).
     "SCORE_AGGREGATE": "max",
     "SCORE_MEAN_N": 3,
+    # Learned matching: a model under instance/models/<MATCH_MODEL>/ (from `flask train`) scores
+    # matches with its encoder + similarity network; "" keeps plain cosine (the default, see README).
+    "MATCH_MODEL": "",
+    # Rows the learned scorer reranks after a cosine shortlist (absprod / chi2 combiners).
+    "LEARNED_SHORTLIST": 200,
     # Thumbnail size (px) of gallery rows.
     "THUMB_SIZE": 200,
     # --- verification (same person?) and one-shot subject check ---------------------------------
@@ -72,6 +79,11 @@ def weights_path(app: Flask) -> str:
 def galleries_dir(app: Flask) -> str:
     """Folder that holds one sub-folder per gallery."""
     return app.config.get("GALLERIES_DIR") or os.path.join(app.instance_path, "galleries")
+
+
+def models_dir(app: Flask) -> str:
+    """Folder that holds one sub-folder per trained model."""
+    return app.config.get("MODELS_DIR") or os.path.join(app.instance_path, "models")
 
 
 def calibration_path(app: Flask) -> str:

@@ -40,8 +40,8 @@ class Face:
 class Detector:
     """MTCNN face detector built once per process."""
 
-    def __init__(self, min_face_size: int = 20, min_confidence: float = 0.9,
-                 margin: float = 0.2, min_face_px: int = 32):
+    def __init__(self, min_face_size: int = 20, min_confidence: float = 0.8,
+                 margin: float = 0.2, min_face_px: int = 32, align: bool = False):
         from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
 
         self._mtcnn = MTCNN(device="CPU:0")
@@ -49,12 +49,13 @@ class Detector:
         self.min_confidence = float(min_confidence)
         self.margin = float(margin)
         self.min_face_px = int(min_face_px)
+        self.align = bool(align)
 
     @classmethod
     def from_config(cls, config: dict) -> "Detector":
         """Build a detector from the app configuration."""
         return cls(config["MTCNN_MIN_FACE_SIZE"], config["DETECT_MIN_CONFIDENCE"],
-                   config["CROP_MARGIN"], config["MIN_FACE_PX"])
+                   config["CROP_MARGIN"], config["MIN_FACE_PX"], config["CROP_ALIGN"])
 
     def detect_batch(self, photos: list[Photo]) -> list[list[Face]]:
         """Detect faces in several photos (batched by shape); each list sorted largest first."""
@@ -97,9 +98,12 @@ class Detector:
         return face
 
     def crop(self, photo: Photo, face: Face, size: int = FACENET_SIZE,
-             margin: float | None = None) -> np.ndarray:
-        """Crop the face with a margin (fraction of the box's longer side) and resize to size."""
+             margin: float | None = None, align: bool | None = None) -> np.ndarray:
+        """Crop the face with a margin (fraction of the box's longer side), optionally eye-levelled."""
         margin = self.margin if margin is None else margin
+        align = self.align if align is None else align
+        if align and "left_eye" in face.keypoints and "right_eye" in face.keypoints:
+            return aligned_crop(photo.rgb, face, margin, size)
         return crop_box(photo.rgb, face.box, margin, size)
 
 
@@ -113,3 +117,20 @@ def crop_box(rgb: np.ndarray, box: tuple[float, float, float, float], margin: fl
     x2, y2 = min(int(round(x + w + pad)), width), min(int(round(y + h + pad)), height)
     patch = Image.fromarray(rgb[y1:y2, x1:x2])
     return np.asarray(patch.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def aligned_crop(rgb: np.ndarray, face: Face, margin: float, size: int) -> np.ndarray:
+    """Rotate about the box centre so the eyes are level, then crop box plus margin (zero-padded)."""
+    (lx, ly), (rx, ry) = face.keypoints["left_eye"], face.keypoints["right_eye"]
+    angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+    x, y, w, h = face.box
+    cx, cy = x + w / 2, y + h / 2
+    half = max(w, h) * (0.5 + margin) * 1.5  # room for the rotation's corners
+    region = (int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
+    patch = Image.fromarray(rgb).crop(region)
+    patch = patch.rotate(angle, resample=Image.Resampling.BILINEAR,
+                         center=(cx - region[0], cy - region[1]))
+    pad = margin * max(w, h)
+    box = (x - pad - region[0], y - pad - region[1], x + w + pad - region[0], y + h + pad - region[1])
+    return np.asarray(patch.crop(tuple(int(round(v)) for v in box)).resize(
+        (size, size), Image.Resampling.BILINEAR), dtype=np.uint8)

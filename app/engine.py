@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from flask import Flask, current_app
 
-from app.config import calibration_path, galleries_dir, weights_path
+from app.config import calibration_path, galleries_dir, models_dir, weights_path
 from app.detect import Detector, Face
 from app.embed import Embedder
 from app.errors import StartupError
 from app.gallery import Gallery, face_thumbnail
 from app.imaging import Photo, decode_image
-from app.scoring import Match, rank_identities
+from app.scoring import CosineScorer, Match, rank_identities
 
 EXTENSION = "lookslike"
 
@@ -44,15 +44,18 @@ class MatchResult:
 class Engine:
     """Holds the detector, the embedder and the gallery; each is built at most once."""
 
-    def __init__(self, config: dict, weights: str, galleries: str, calibration_file: str = ""):
+    def __init__(self, config: dict, weights: str, galleries: str, calibration_file: str = "",
+                 models: str = ""):
         self.config = config
         self.weights_path = weights
         self.galleries_dir = galleries
         self.calibration_file = calibration_file
+        self.models_dir = models
         self._lock = threading.Lock()
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
         self._gallery: Gallery | None = None
+        self._scorer = None
 
     @property
     def detector(self) -> Detector:
@@ -86,10 +89,32 @@ class Engine:
             return self._gallery
 
     @property
+    def scorer(self):
+        """Cosine, or the learned model named by MATCH_MODEL (loaded once, gallery encodings cached)."""
+        gallery = self.gallery
+        with self._lock:
+            if self._scorer is None:
+                model = self.config["MATCH_MODEL"]
+                if not model:
+                    self._scorer = CosineScorer(gallery.embeddings)
+                else:
+                    from app.learned import LearnedScorer
+
+                    model_dir = os.path.join(self.models_dir, model)
+                    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+                        raise StartupError(f"MATCH_MODEL '{model}' not found in {self.models_dir}. Run "
+                                           f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
+                    self._scorer = LearnedScorer(model_dir, gallery, self.config["LEARNED_SHORTLIST"])
+            return self._scorer
+
+    @property
     def calibration(self):
-        """Verification calibration: instance/calibration/facenet.json, else the configured default."""
+        """Verification calibration: the learned model's own, else instance/calibration/facenet.json,
+        else the configured default."""
         from app.verify import load_calibration
 
+        if self.config["MATCH_MODEL"]:
+            return self.scorer.calibration()
         return load_calibration(self.calibration_file, self.config["VERIFY_CALIBRATION"])
 
     def gallery_path(self, name: str) -> str:
@@ -98,11 +123,11 @@ class Engine:
 
     def load_all(self) -> None:
         """Open the gallery and build every network now (start-up, never per request)."""
-        _ = self.gallery, self.detector, self.embedder
+        _ = self.gallery, self.detector, self.embedder, self.scorer
 
     def ready(self) -> bool:
         """True when networks and gallery are loaded."""
-        return None not in (self._detector, self._embedder, self._gallery)
+        return None not in (self._detector, self._embedder, self._gallery, self._scorer)
 
     def decode(self, data: bytes) -> Photo:
         """Decode upload bytes with the configured limits."""
@@ -127,17 +152,18 @@ class Engine:
         """Top-k celebrities that look most like the main face of the photo."""
         query = self.analyze(data)
         t0 = time.perf_counter()
-        gallery = self.gallery
-        matches = rank_identities(query.embedding, gallery.embeddings, gallery.labels,
-                                  gallery.identities, top_k or self.config["TOP_K"],
-                                  self.config["SCORE_AGGREGATE"], self.config["SCORE_MEAN_N"])
+        gallery, scorer = self.gallery, self.scorer
+        matches = rank_identities(scorer.row_scores(query.embedding), gallery.embeddings, query.embedding,
+                                  gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
+                                  scorer.display, self.config["SCORE_AGGREGATE"], self.config["SCORE_MEAN_N"])
         timings = dict(query.timings, score=time.perf_counter() - t0)
         return MatchResult(query=query, matches=matches, timings=timings)
 
 
 def init_app(app: Flask) -> None:
     """Attach an Engine to the app; load everything now when EAGER_LOAD is set."""
-    engine = Engine(app.config, weights_path(app), galleries_dir(app), calibration_path(app))
+    engine = Engine(app.config, weights_path(app), galleries_dir(app), calibration_path(app),
+                    models_dir(app))
     app.extensions[EXTENSION] = engine
     if app.config["EAGER_LOAD"]:
         engine.load_all()

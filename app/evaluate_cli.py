@@ -34,7 +34,10 @@ def gallery_cache(images_dir: str) -> dict[str, np.ndarray]:
             continue
         if os.path.realpath(manifest.get("source_dir", "")) != wanted:
             continue
-        if manifest.get("embedding", {}).get("crop_margin") != current_app.config["CROP_MARGIN"]:
+        built = manifest.get("embedding", {})
+        config = current_app.config
+        if (built.get("crop_margin"), built.get("align", False), built.get("flip", False)) != (
+                config["CROP_MARGIN"], config["CROP_ALIGN"], config["EMBED_FLIP"]):
             continue  # built with another crop: its embeddings would not match the pipeline's
         emb = np.load(os.path.join(root, name, EMBEDDINGS_FILE), mmap_mode="r")
         return {os.path.realpath(os.path.join(wanted, row["source"])): np.asarray(emb[i])

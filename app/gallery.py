@@ -193,7 +193,7 @@ def build_gallery(src_dir: str, out_dir: str, detector: Detector, embedder: Embe
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "embedding": {"model": "facenet_keras (Inception-ResNet-v1, MS-Celeb-1M)",
                           "dim": int(matrix.shape[1]), "crop_margin": config["CROP_MARGIN"],
-                          "flip": bool(config["EMBED_FLIP"])},
+                          "align": bool(config["CROP_ALIGN"]), "flip": bool(config["EMBED_FLIP"])},
             "photos": report.photos, "identities": report.identities,
             "skipped": dict(report.skipped),
             "skipped_files": [{"file": os.path.relpath(p, report.source_dir), "reason": r}

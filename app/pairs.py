@@ -49,7 +49,9 @@ def read_pairs(pairs_file: str, images_dir: str) -> list[Pair]:
 
 def distances(emb1: np.ndarray, emb2: np.ndarray) -> np.ndarray:
     """Euclidean distances between rows of two L2-normalized matrices (0 = same, 2 = opposite)."""
-    return np.linalg.norm(np.asarray(emb1, np.float64) - np.asarray(emb2, np.float64), axis=-1)
+    from app.scoring import CosineScorer
+
+    return CosineScorer.pair_distances(emb1, emb2)
 
 
 def best_accuracy_threshold(dist: np.ndarray, same: np.ndarray) -> float:

@@ -49,14 +49,38 @@ def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: in
     return agg, best_rows
 
 
-def rank_identities(query: np.ndarray, embeddings: np.ndarray, labels: np.ndarray,
-                    identities: list[str], top_k: int, method: str = "max",
-                    mean_n: int = 3) -> list[Match]:
-    """Top-k distinct identities for one L2-normalized query, by cosine similarity."""
-    sims = np.asarray(embeddings @ np.asarray(query, dtype=np.float32), dtype=np.float64)
-    agg, best_rows = aggregate_by_identity(sims, labels, len(identities), method, mean_n)
+def rank_identities(sims: np.ndarray, embeddings: np.ndarray, query: np.ndarray,
+                    labels: np.ndarray, identities: list[str], top_k: int,
+                    display=cosine_to_score, method: str = "max", mean_n: int = 3) -> list[Match]:
+    """Top-k distinct identities by per-row scores `sims` (-inf = not scored)."""
+    agg, best_rows = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities),
+                                           method, mean_n)
     k = min(int(top_k), int(np.isfinite(agg).sum()))
     top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))
     top = top[np.argsort(-agg[top], kind="stable")][:k]
-    return [Match(identity=identities[i], row=int(best_rows[i]), cosine=float(agg[i]),
-                  score=float(cosine_to_score(agg[i]))) for i in top]
+    return [Match(identity=identities[i], row=int(best_rows[i]),
+                  cosine=float(np.asarray(embeddings[best_rows[i]]) @ query),
+                  score=float(display(agg[i]))) for i in top]
+
+
+class CosineScorer:
+    """Plain FaceNet scoring: cosine similarity of the query to every gallery row."""
+
+    name = "cosine"
+
+    def __init__(self, embeddings: np.ndarray):
+        self.embeddings = embeddings
+
+    def row_scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity per gallery row."""
+        return np.asarray(self.embeddings @ np.asarray(query, dtype=np.float32), dtype=np.float64)
+
+    @staticmethod
+    def display(value: float) -> float:
+        """Display score in [0, 1]."""
+        return float(cosine_to_score(value))
+
+    @staticmethod
+    def pair_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Euclidean distance between rows of unit embeddings (0 same, 2 opposite)."""
+        return np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1)

@@ -10,7 +10,6 @@ import numpy as np
 
 from app.engine import Engine, FaceResult
 from app.errors import BadRequest, LooksLikeError
-from app.pairs import distances
 from models.calibration import Calibration
 
 
@@ -53,16 +52,16 @@ def verdict(distance: float, calibration: Calibration) -> Verdict:
                    same=bool(calibration.same(distance)), threshold=calibration.threshold)
 
 
-def verify(emb1: np.ndarray, emb2: np.ndarray, calibration: Calibration) -> Verdict:
-    """Are two face embeddings the same person?"""
-    return verdict(float(distances(emb1, emb2)), calibration)
+def verify(emb1: np.ndarray, emb2: np.ndarray, scorer, calibration: Calibration) -> Verdict:
+    """Are two face embeddings the same person? (distance from the app's scorer)"""
+    return verdict(float(scorer.pair_distances(emb1[None], emb2[None])[0]), calibration)
 
 
-def anchor_distance(probe: np.ndarray, anchors: np.ndarray, top: int) -> float:
-    """Distance equivalent of the mean cosine between the probe and its `top` most similar anchors."""
-    cos = np.sort(np.asarray(anchors, np.float64) @ np.asarray(probe, np.float64))[::-1]
-    mean_cos = float(np.mean(cos[:max(1, top)]))
-    return float(np.sqrt(max(0.0, 2.0 - 2.0 * mean_cos)))
+def anchor_distance(probe: np.ndarray, anchors: np.ndarray, top: int, scorer) -> float:
+    """Mean distance from the probe to its `top` nearest anchors."""
+    anchors = np.asarray(anchors, np.float32)
+    d = np.sort(scorer.pair_distances(np.repeat(probe[None], len(anchors), axis=0), anchors))
+    return float(np.mean(d[:max(1, top)]))
 
 
 def subject_anchors(engine: Engine, subject: str) -> tuple[str, np.ndarray]:
@@ -77,9 +76,9 @@ def subject_anchors(engine: Engine, subject: str) -> tuple[str, np.ndarray]:
     raise BadRequest(f'Subject "{subject}" is not in gallery "{gallery.name}".', field="subject")
 
 
-def check(probe: np.ndarray, anchors: np.ndarray, calibration: Calibration, top: int) -> Verdict:
+def check(probe: np.ndarray, anchors: np.ndarray, scorer, calibration: Calibration, top: int) -> Verdict:
     """Is the probe the subject the anchors show?"""
-    return verdict(anchor_distance(probe, anchors, top), calibration)
+    return verdict(anchor_distance(probe, anchors, top, scorer), calibration)
 
 
 def face_dict(field: str, result: FaceResult) -> dict:
@@ -91,7 +90,7 @@ def verify_photos(engine: Engine, data1: bytes, data2: bytes) -> tuple[dict, lis
     """The /api/v1/verify answer for two photos, and their analyses (for the page)."""
     r1 = analyze_field(engine, data1, "photo1")
     r2 = analyze_field(engine, data2, "photo2")
-    result = verify(r1.embedding, r2.embedding, engine.calibration)
+    result = verify(r1.embedding, r2.embedding, engine.scorer, engine.calibration)
     return {**result.to_dict(), "faces": [face_dict("photo1", r1), face_dict("photo2", r2)]}, [r1, r2]
 
 
@@ -108,10 +107,10 @@ def check_photo(engine: Engine, data: bytes, subject: str | None, anchors: list[
         anchor_emb = np.stack([analyze_field(engine, a, f"anchor[{i}]").embedding
                                for i, a in enumerate(anchors)])
     top = engine.config["CHECK_TOP_ANCHORS"]
-    result = check(probe.embedding, anchor_emb, engine.calibration, top)
+    result = check(probe.embedding, anchor_emb, engine.scorer, engine.calibration, top)
     answer = {"probability": round(result.probability, 4), "is_subject": result.same,
               "anchors_used": int(len(anchor_emb)), "distance": round(result.distance, 4),
-              "threshold": round(result.threshold, 4), "aggregate": f"mean cosine of best {top}",
+              "threshold": round(result.threshold, 4), "aggregate": f"mean distance of the {top} nearest anchors",
               "face": face_dict("photo", probe)}
     if identity is not None:
         answer["subject"] = identity

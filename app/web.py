@@ -53,7 +53,7 @@ def match():
              for m in result.matches]
     return render_template("results.html", face=data_url(result.query.thumbnail),
                            faces_detected=len(result.query.faces), cards=cards,
-                           gallery=engine.gallery.name, scorer="cosine")
+                           gallery=engine.gallery.name, scorer=engine.scorer.name)
 
 
 @bp.route("/verify", methods=["GET", "POST"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.scoring import aggregate_by_identity, cosine_to_score, rank_identities
+from app.scoring import CosineScorer, aggregate_by_identity, cosine_to_score, rank_identities
 
 
 def test_max_and_mean_n_by_hand():
@@ -23,10 +23,19 @@ def test_rank_identities_on_unit_vectors():
     g = np.eye(4, dtype=np.float32)[[0, 1, 1, 2, 3]]
     labels = np.array([0, 1, 1, 2, 3])
     q = np.array([0.6, 0.8, 0, 0], np.float32)
-    top = rank_identities(q, g, labels, ["a", "b", "c", "d"], top_k=2)
+    sims = CosineScorer(g).row_scores(q)
+    top = rank_identities(sims, g, q, labels, ["a", "b", "c", "d"], top_k=2)
     assert [m.identity for m in top] == ["b", "a"]
     assert top[0].row in (1, 2) and top[0].cosine == pytest.approx(0.8)
     assert top[0].score == pytest.approx(0.9)
+
+
+def test_unscored_rows_are_never_ranked():
+    g = np.eye(3, dtype=np.float32)
+    sims = np.array([0.7, -np.inf, 0.9])
+    top = rank_identities(sims, g, g[0], np.array([0, 1, 2]), ["a", "b", "c"], top_k=3,
+                          display=lambda v: v)
+    assert [m.identity for m in top] == ["c", "a"] and top[0].score == pytest.approx(0.9)
 
 
 def test_score_mapping_is_documented_range():

@@ -59,7 +59,7 @@ def test_same_person_rate_over_all_val_pairs(client, engine):
     right = total = 0
     for a in range(len(paths)):
         for b in range(a + 1, len(paths)):
-            v = verify(emb[paths[a]], emb[paths[b]], engine.calibration)
+            v = verify(emb[paths[a]], emb[paths[b]], engine.scorer, engine.calibration)
             right += v.same == (ident[paths[a]] == ident[paths[b]])
             total += 1
     assert right / total > 0.9, f"{right}/{total}"

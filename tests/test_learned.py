@@ -1,0 +1,103 @@
+"""Learned matching on real FaceNet embeddings: training, `flask train` / `flask evaluate`, the app."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import SHARED, read, val_photos
+from models.training import TrainConfig, train
+
+LFW = os.path.join(SHARED, "lfw", "images")
+
+
+def test_short_training_on_demo_embeddings_lowers_validation_loss(engine):
+    g = engine.gallery
+    X = np.asarray(g.embeddings)
+    names = np.asarray(g.identities)[g.labels]
+    config = TrainConfig(epochs=6, batch_identities=2, photos_per_identity=4, distractors_per_batch=0,
+                         val_fraction=0.4, val_pairs=200, patience=6, seed=1)
+    result = train(X, names, config, progress=False)
+    assert len(set(result.val_identities)) == 2 and not set(result.val_identities) & set(result.train_identities)
+    assert result.metrics["val_loss"] < result.initial_val_loss
+    assert result.metrics["val_auc"] > 0.8
+
+
+@pytest.fixture(scope="module")
+def lfw_small(app, engine, tmp_path_factory):
+    """A real gallery of 60 LFW identities with 3+ photos plus 40 single-photo distractors."""
+    if not os.path.isdir(LFW):
+        pytest.skip(f"{LFW} not present (../shared/data/lfw is only in dev checkouts and CI)")
+    from app.gallery import build_gallery
+
+    people = sorted(os.listdir(LFW))
+    multi = [p for p in people if len(os.listdir(os.path.join(LFW, p))) >= 3][:60]
+    single = [p for p in people if len(os.listdir(os.path.join(LFW, p))) == 1][:40]
+    root = tmp_path_factory.mktemp("lfw")
+    src = root / "src"
+    for p in multi + single:
+        os.makedirs(src / p)
+        for f in sorted(os.listdir(os.path.join(LFW, p)))[:5]:
+            shutil.copy(os.path.join(LFW, p, f), src / p / f)
+    build_gallery(str(src), str(root / "galleries" / "lfwsmall"), engine.detector, engine.embedder,
+                  app.config, progress=False)
+    app.config.update(GALLERIES_DIR=str(root / "galleries"), MODELS_DIR=str(root / "models"))
+    yield root
+    app.config.pop("GALLERIES_DIR")
+    app.config.pop("MODELS_DIR")
+
+
+def test_train_and_evaluate_commands_write_their_reports(app, lfw_small):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["train", "--gallery", "lfwsmall", "--loss", "triplet", "--epochs", "4",
+                                 "--batch-identities", "8", "--seed", "3", "--out", "small"])
+    assert result.exit_code == 0, result.output
+    model = lfw_small / "models" / "small"
+    meta = json.loads((model / "config.json").read_text())
+    for f in ("encoder.weights.h5", "similarity.weights.h5", "loss_curve.png"):
+        assert (model / f).stat().st_size > 0
+    assert meta["config"]["loss"] == "triplet" and meta["split_seed"] == 3
+    assert not set(meta["test_identities"]) & set(meta["val_identities"])
+    assert meta["gallery"] == "lfwsmall" and 0 < meta["threshold"] < 1
+
+    out = lfw_small / "report"
+    result = runner.invoke(args=["evaluate", "--gallery", "lfwsmall", "--model", "small", "--pairs", "400",
+                                 "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["scorers"]) == {"cosine (FaceNet)", "learned encoder, cosine", "learned (triplet, absprod)"}
+    cosine = report["scorers"]["cosine (FaceNet)"]
+    assert cosine["top1"] > 0.8 and cosine["auc"] > 0.95  # FaceNet on real LFW faces
+    for f in ("report.json", "roc.png", "samples.png"):
+        assert (out / f).stat().st_size > 0
+
+
+def test_app_serves_with_the_learned_model(lfw_small):
+    from app import create_app
+
+    app = create_app({"EAGER_LOAD": True, "GALLERY": "lfwsmall", "MATCH_MODEL": "small",
+                      "GALLERIES_DIR": str(lfw_small / "galleries"), "MODELS_DIR": str(lfw_small / "models")})
+    client = app.test_client()
+    ready = client.get("/readyz").get_json()
+    assert ready["scorer"].startswith("learned:small (triplet")
+    assert (lfw_small / "galleries" / "lfwsmall" / "encoded-small.npy").is_file()  # cached encodings
+    gallery = app.extensions["lookslike"].gallery
+    row = next(i for i, r in enumerate(gallery.rows) if gallery.labels[i] == gallery.labels[i + 1])
+    probe = os.path.join(gallery.manifest["source_dir"], gallery.rows[row]["source"])
+    body = client.post("/api/v1/match", json={"image": __import__("base64").b64encode(read(probe)).decode()}).get_json()
+    assert body["scorer"] == ready["scorer"] and body["matches"][0]["identity"] == gallery.rows[row]["identity"]
+    assert all(0 <= m["score"] <= 1 for m in body["matches"])
+    page = client.post("/match", data={"photo": (open(probe, "rb"), "p.jpg")}, content_type="multipart/form-data")
+    assert "scorer: learned:small" in page.get_data(as_text=True)
+
+
+def test_unknown_match_model_stops_start_up(tmp_path):
+    from app import create_app
+    from app.errors import StartupError
+
+    with pytest.raises(StartupError, match="MATCH_MODEL 'nope'"):
+        create_app({"EAGER_LOAD": True, "MATCH_MODEL": "nope", "MODELS_DIR": str(tmp_path)})
