@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, jsonify, url_for
 
 from app import inputs
 from app.engine import MatchResult, get_engine
@@ -45,9 +45,7 @@ def input_error(exc: LooksLikeError):
 def match():
     """POST a photo (multipart `photo` or JSON base64 `image`), get the top-k look-alikes."""
     engine = get_engine()
-    data = inputs.photo_bytes("photo", "image")
-    k = inputs.top_k(current_app.config["TOP_K"], current_app.config["TOP_K_MAX"])
-    result = engine.match(data, k)
+    result = inputs.match_request(engine)
     resp = jsonify(match_payload(result, engine.gallery.name, engine.scorer.name, external_thumb_url))
     resp.headers["Server-Timing"] = server_timing(result.timings)
     return resp

@@ -80,3 +80,9 @@ def text_field(name: str) -> str | None:
     if not isinstance(value, str):
         raise BadRequest(f'"{name}" must be a string.', field=name)
     return value.strip() or None
+
+
+def match_request(engine):
+    """Run the engine's match on the request's photo and `top_k`."""
+    data = photo_bytes("photo", "image")
+    return engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]))

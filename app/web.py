@@ -46,9 +46,7 @@ def index():
 def match():
     """Form post of a photo: results page with the visitor's face and the top-k celebrities."""
     engine = get_engine()
-    data = inputs.photo_bytes("photo", "image")
-    k = inputs.top_k(current_app.config["TOP_K"], current_app.config["TOP_K_MAX"])
-    result = engine.match(data, k)
+    result = inputs.match_request(engine)
     cards = [{"name": display_name(m.identity), "score": m.score, "row": m.row}
              for m in result.matches]
     return render_template("results.html", face=data_url(result.query.thumbnail),

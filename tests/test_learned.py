@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import SHARED, read, val_photos
+from conftest import SHARED, read
 from models.training import TrainConfig, train
 
 LFW = os.path.join(SHARED, "lfw", "images")

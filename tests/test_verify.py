@@ -143,7 +143,6 @@ def test_check_with_uploaded_anchors_and_errors(client, app):
 
 def test_evaluate_pairs_on_real_photos(app, tmp_path):
     """A small LFW-format pairs file over the demo photos, with one missing file."""
-    src = os.path.join(os.path.dirname(val_photos()[0][1]), "..")
     images = tmp_path / "images"
     g = by_identity()
     for identity, paths in g.items():  # LFW naming: Name/Name_0001.jpg
