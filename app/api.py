@@ -22,6 +22,7 @@ def match_payload(result: MatchResult, gallery_name: str, scorer_name: str,
     return {
         "face": result.query.face.to_dict(),
         "faces_detected": len(result.query.faces),
+        "faces": [f.to_dict() for f in result.query.faces],
         "gallery": gallery_name,
         "scorer": scorer_name,
         "matches": [{"name": display_name(m.identity), "identity": m.identity,

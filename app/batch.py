@@ -43,7 +43,7 @@ def crop_files(paths: list[str], detector: Detector, config: dict) -> list[FileF
             item.error = "missing"
     for item, faces in zip(decoded, detector.detect_batch([i.photo for i in decoded])):
         try:
-            item.face = detector.main_face(faces)
+            item.face = detector.main_face(faces, item.photo)
             item.crop = detector.crop(item.photo, item.face)
         except LooksLikeError as exc:
             item.error = exc.code

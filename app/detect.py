@@ -12,6 +12,7 @@ from app.errors import FaceTooSmall, NoFace
 from app.imaging import Photo
 
 FACENET_SIZE = 160  # input side of the FaceNet network, fixed by its weights
+FACE_CHOICES = ("central", "largest")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Detector:
     """MTCNN face detector built once per process."""
 
     def __init__(self, min_face_size: int = 20, min_confidence: float = 0.8,
-                 margin: float = 0.2, min_face_px: int = 32, align: bool = False):
+                 margin: float = 0.2, min_face_px: int = 32, align: bool = False,
+                 choice: str = "central"):
         from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
 
         self._mtcnn = MTCNN(device="CPU:0")
@@ -50,12 +52,16 @@ class Detector:
         self.margin = float(margin)
         self.min_face_px = int(min_face_px)
         self.align = bool(align)
+        if choice not in FACE_CHOICES:
+            raise ValueError(f"unknown face choice {choice!r}; choose one of {FACE_CHOICES}")
+        self.choice = choice
 
     @classmethod
     def from_config(cls, config: dict) -> "Detector":
         """Build a detector from the app configuration."""
         return cls(config["MTCNN_MIN_FACE_SIZE"], config["DETECT_MIN_CONFIDENCE"],
-                   config["CROP_MARGIN"], config["MIN_FACE_PX"], config["CROP_ALIGN"])
+                   config["CROP_MARGIN"], config["MIN_FACE_PX"], config["CROP_ALIGN"],
+                   config["FACE_CHOICE"])
 
     def detect_batch(self, photos: list[Photo]) -> list[list[Face]]:
         """Detect faces in several photos (batched by shape); each list sorted largest first."""
@@ -85,17 +91,26 @@ class Detector:
         ]
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
-    def main_face(self, faces: list[Face]) -> Face:
-        """The largest face; NoFace or FaceTooSmall when there is none usable."""
+    def main_face(self, faces: list[Face], photo: Photo) -> Face:
+        """The face the photo is about; NoFace or FaceTooSmall when there is none usable.
+
+        Only faces of at least MIN_FACE_PX count. "largest": the largest of them. "central": of
+        those at least half as large as the largest, the one nearest the photo's centre (the
+        subject of a portrait, not a bigger bystander).
+        """
         if not faces:
             raise NoFace("No face was found in this photo. Please upload a clear, front-facing photo"
                          " of one person.")
-        face = faces[0]
-        side = min(face.box[2], face.box[3]) * face.scale
-        if side < self.min_face_px:
-            raise FaceTooSmall(f"The face in this photo is only {side:.0f} px across; at least"
+        side = lambda f: min(f.box[2], f.box[3]) * f.scale  # noqa: E731 (original pixels)
+        usable = [f for f in faces if side(f) >= self.min_face_px]
+        if not usable:
+            raise FaceTooSmall(f"The face in this photo is only {side(faces[0]):.0f} px across; at least"
                                f" {self.min_face_px} px is needed. Please use a closer or larger photo.")
-        return face
+        if self.choice == "largest":
+            return usable[0]
+        cx, cy = photo.width / 2, photo.height / 2
+        return min((f for f in usable if f.area >= 0.5 * usable[0].area),
+                   key=lambda f: (f.box[0] + f.box[2] / 2 - cx) ** 2 + (f.box[1] + f.box[3] / 2 - cy) ** 2)
 
     def crop(self, photo: Photo, face: Face, size: int = FACENET_SIZE,
              margin: float | None = None, align: bool | None = None) -> np.ndarray:

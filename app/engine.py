@@ -56,6 +56,7 @@ class Engine:
         self._embedder: Embedder | None = None
         self._gallery: Gallery | None = None
         self._scorer = None
+        self._calibration = None
 
     @property
     def detector(self) -> Detector:
@@ -113,9 +114,12 @@ class Engine:
         else the configured default."""
         from app.verify import load_calibration
 
-        if self.config["MATCH_MODEL"]:
-            return self.scorer.calibration()
-        return load_calibration(self.calibration_file, self.config["VERIFY_CALIBRATION"])
+        if self._calibration is None:
+            if self.config["MATCH_MODEL"]:
+                self._calibration = self.scorer.calibration()
+            else:
+                self._calibration = load_calibration(self.calibration_file, self.config["VERIFY_CALIBRATION"])
+        return self._calibration
 
     def gallery_path(self, name: str) -> str:
         """Folder of a named gallery."""
@@ -123,7 +127,7 @@ class Engine:
 
     def load_all(self) -> None:
         """Open the gallery and build every network now (start-up, never per request)."""
-        _ = self.gallery, self.detector, self.embedder, self.scorer
+        _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration
 
     def ready(self) -> bool:
         """True when networks and gallery are loaded."""
@@ -139,7 +143,7 @@ class Engine:
         photo = self.decode(data)
         t1 = time.perf_counter()
         faces = self.detector.detect(photo)
-        face = self.detector.main_face(faces)
+        face = self.detector.main_face(faces, photo)
         crop = self.detector.crop(photo, face)
         t2 = time.perf_counter()
         embedding = self.embedder.embed(crop[None])[0]

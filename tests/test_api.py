@@ -159,6 +159,9 @@ def test_two_people_reports_both_faces(client):
     resp = post_photo(client, read(edge_case("two_people.jpg")))
     body = resp.get_json()
     assert resp.status_code == 200 and body["faces_detected"] == 2
+    assert len(body["faces"]) == 2 and body["face"] in body["faces"]
+    area = lambda f: f["box"][2] * f["box"][3]
+    assert area(body["faces"][0]) >= area(body["faces"][1])
 
 
 def test_low_resolution_240p(client):
