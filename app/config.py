@@ -60,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
     # "same person" when distance <= threshold (F1-optimal). Fitted by
     # `flask evaluate-pairs ../shared/data/lfw/pairsDevTrain.txt ../shared/data/lfw/images --save`,
     # which writes instance/calibration/facenet.json; that file, when present, replaces these.
-    "VERIFY_CALIBRATION": {"a": 18.640, "b": -16.470, "threshold": 1.1203,
+    "VERIFY_CALIBRATION": {"a": 31.642, "b": -28.756, "threshold": 1.0742,
                            "fitted_on": "LFW pairsDevTrain.txt (1560 resolvable pairs)"},
     # A subject check scores the mean cosine of the probe's best CHECK_TOP_ANCHORS anchors.
     "CHECK_TOP_ANCHORS": 3,
