@@ -29,9 +29,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app import config
     config.load_config(app, test_config)
     os.makedirs(app.instance_path, exist_ok=True)
-    if click.get_current_context(silent=True) is not None and not (test_config or {}).get("EAGER_LOAD"):
-        # Under the `flask` command: load networks on first use, so that `flask weights fetch`
-        # and `flask gallery build` work before any weights or gallery exist.
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.command.name != "run" and not (test_config or {}).get("EAGER_LOAD"):
+        # Under a `flask` command other than `run`: load networks on first use, so that
+        # `flask weights fetch` and `flask gallery build` work before any weights or gallery exist.
         app.config["EAGER_LOAD"] = False
 
     from app import api, cli, engine, web
@@ -39,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     web.register_error_pages(app)
+    web.register_privacy_headers(app)
     cli.init_app(app)
     engine.init_app(app)
     return app

@@ -133,13 +133,16 @@ def fail_on_input_error(func):
 
 @click.command("match")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
-@click.option("--top", "top_k", type=click.IntRange(1, 20), default=None, help="Number of matches.")
+@click.option("--top", "top_k", type=click.IntRange(min=1), default=None,
+              help="Number of matches (1 to TOP_K_MAX).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @with_appcontext
 @fail_on_input_error
 def match_command(image: str, top_k: int | None, as_json: bool) -> None:
     """Print the celebrities that look most like the face in IMAGE."""
     engine = get_engine()
+    if top_k is not None and top_k > engine.config["TOP_K_MAX"]:
+        raise click.BadParameter(f"at most {engine.config['TOP_K_MAX']}", param_hint="--top")
     result = engine.match(read_bytes(image), top_k)
     payload = match_payload(result, engine.gallery.name, engine.scorer.name,
                             lambda gallery, row: f"/gallery/{gallery}/{row}.jpg")
@@ -187,7 +190,7 @@ def check_command(image: str, subject: str | None, anchors: str | None, as_json:
     if (subject is None) == (anchors is None):
         raise click.UsageError("give exactly one of --subject and --anchors")
     anchor_data = [read_bytes(os.path.join(anchors, f)) for f in sorted(os.listdir(anchors))
-                   if not f.startswith(".")] if anchors else []
+                   if not f.startswith(".") and os.path.isfile(os.path.join(anchors, f))] if anchors else []
     answer = check_photo(get_engine(), read_bytes(image), subject, anchor_data)
     if as_json:
         click.echo(json.dumps(answer, indent=2))

@@ -62,8 +62,8 @@ DEFAULTS: dict[str, Any] = {
     # which writes instance/calibration/facenet.json; that file, when present, replaces these.
     "VERIFY_CALIBRATION": {"a": 31.642, "b": -28.756, "threshold": 1.0742,
                            "fitted_on": "LFW pairsDevTrain.txt (1560 resolvable pairs)"},
-    # A subject check scores the mean cosine of the probe's best CHECK_TOP_ANCHORS anchors.
-    "CHECK_TOP_ANCHORS": 3,
+    # A subject check scores the median distance from the probe to the anchors (uploads: at most
+    # CHECK_MAX_ANCHORS; a gallery subject: all of its photos).
     "CHECK_MAX_ANCHORS": 10,
     # --- start-up -------------------------------------------------------------------------
     # Load networks and gallery in create_app (True when serving). The Flask CLI loads them

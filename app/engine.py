@@ -86,7 +86,9 @@ class Engine:
         """The configured gallery, memory-mapped (opened on first use)."""
         with self._lock:
             if self._gallery is None:
-                self._gallery = Gallery.load(self.gallery_path(self.config["GALLERY"]))
+                gallery = Gallery.load(self.gallery_path(self.config["GALLERY"]))
+                gallery.check_pipeline(self.config)
+                self._gallery = gallery
             return self._gallery
 
     @property

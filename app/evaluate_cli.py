@@ -14,8 +14,9 @@ from flask.cli import with_appcontext
 from app.batch import embed_files
 from app.config import calibration_path, galleries_dir
 from app.engine import get_engine
-from app.gallery import EMBEDDINGS_FILE, MANIFEST_FILE
+from app.gallery import EMBEDDINGS_FILE, MANIFEST_FILE, pipeline_settings
 from app.pairs import distances, fit_calibration, kfold_report, read_pairs, roc_points
+from app.verify import load_calibration
 from models.evaluation import plot_roc
 
 
@@ -34,11 +35,8 @@ def gallery_cache(images_dir: str) -> dict[str, np.ndarray]:
             continue
         if os.path.realpath(manifest.get("source_dir", "")) != wanted:
             continue
-        built = manifest.get("embedding", {})
-        config = current_app.config
-        if (built.get("crop_margin"), built.get("align", False), built.get("flip", False)) != (
-                config["CROP_MARGIN"], config["CROP_ALIGN"], config["EMBED_FLIP"]):
-            continue  # built with another crop: its embeddings would not match the pipeline's
+        if manifest.get("pipeline") != pipeline_settings(current_app.config):
+            continue  # built with other detection or crop settings: not the pipeline's embeddings
         emb = np.load(os.path.join(root, name, EMBEDDINGS_FILE), mmap_mode="r")
         return {os.path.realpath(os.path.join(wanted, row["source"])): np.asarray(emb[i])
                 for i, row in enumerate(manifest["rows"])}
@@ -83,11 +81,12 @@ def evaluate_pairs_command(pairs_file: str, images_dir: str, out_dir: str | None
     dist = distances(np.stack([emb[p.path1] for p in kept]), np.stack([emb[p.path2] for p in kept]))
     same = np.array([p.same for p in kept])
     folds = np.array([p.fold for p in kept])
-    report = kfold_report(dist, same, folds, get_engine().calibration)
+    facenet_calibration = load_calibration(calibration_path(current_app), current_app.config["VERIFY_CALIBRATION"])
+    report = kfold_report(dist, same, folds, facenet_calibration)
     report.update({"pairs_file": os.path.abspath(pairs_file), "pairs_total": len(pairs),
                    "pairs_skipped": len(pairs) - len(kept), "skipped_by_reason": dict(reasons),
                    "score": "euclidean distance of L2-normalized FaceNet embeddings",
-                   "crop_margin": current_app.config["CROP_MARGIN"]})
+                   "pipeline": pipeline_settings(current_app.config)})
     out_dir = out_dir or os.path.join("reports", "pairs-" + os.path.splitext(os.path.basename(pairs_file))[0])
     os.makedirs(out_dir, exist_ok=True)
     plot_roc({"FaceNet distance": roc_points(dist, same)}, os.path.join(out_dir, "roc.png"))

@@ -26,6 +26,15 @@ FORMAT_VERSION = 1
 THUMB_MARGIN = 0.45  # thumbnails show some hair and chin around the box
 
 
+PIPELINE_KEYS = ("DETECT_MAX_SIDE", "MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "MIN_FACE_PX",
+                 "FACE_CHOICE", "CROP_MARGIN", "CROP_ALIGN", "EMBED_FLIP")
+
+
+def pipeline_settings(config: dict) -> dict:
+    """The settings that shape an embedding: a gallery only matches queries made the same way."""
+    return {key: config[key] for key in PIPELINE_KEYS}
+
+
 def display_name(identity: str) -> str:
     """Human name of a folder name: 'ben_afflek' -> 'Ben Afflek', 'Aaron_Guiel' -> 'Aaron Guiel'."""
     words = identity.replace("_", " ").split()
@@ -91,6 +100,17 @@ class Gallery:
             raise StartupError(f"Gallery matrix {matrix_file} has shape {emb.shape} {emb.dtype}, but the "
                                f"manifest lists {len(rows)} rows of float32. {fix}")
         return cls(name=name, path=path, embeddings=emb, rows=rows, manifest=manifest)
+
+    def check_pipeline(self, config: dict) -> None:
+        """StartupError unless the gallery was built with the detection and crop settings in force."""
+        built, now = self.manifest.get("pipeline"), pipeline_settings(config)
+        if built != now:
+            changed = sorted(k for k in now if (built or {}).get(k) != now[k])
+            raise StartupError(
+                f"Gallery '{self.name}' ({os.path.join(self.path, MANIFEST_FILE)}) was built with other "
+                f"settings for {', '.join(changed)} than the app now uses, so its embeddings would not "
+                f"match the queries'. Rebuild it with `flask gallery build SRC_DIR --name {self.name}` "
+                "or restore those settings.")
 
     def thumb_path(self, row: int) -> str:
         """Thumbnail JPEG of a row."""
@@ -192,8 +212,8 @@ def build_gallery(src_dir: str, out_dir: str, detector: Detector, embedder: Embe
             "format": FORMAT_VERSION, "name": os.path.basename(out_dir), "source_dir": report.source_dir,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "embedding": {"model": "facenet_keras (Inception-ResNet-v1, MS-Celeb-1M)",
-                          "dim": int(matrix.shape[1]), "crop_margin": config["CROP_MARGIN"],
-                          "align": bool(config["CROP_ALIGN"]), "flip": bool(config["EMBED_FLIP"])},
+                          "dim": int(matrix.shape[1])},
+            "pipeline": pipeline_settings(config),
             "photos": report.photos, "identities": report.identities,
             "skipped": dict(report.skipped),
             "skipped_files": [{"file": os.path.relpath(p, report.source_dir), "reason": r}

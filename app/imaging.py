@@ -68,19 +68,22 @@ def decode_image(data: bytes, max_pixels: int, max_side: int) -> Photo:
                     f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels."
                     " Please upload a smaller photo."
                 )
+            if img.format == "JPEG":  # decode at a reduced scale when the photo is larger than needed
+                img.draft("RGB", (max_side, max_side))
             img.load()
+            draft = width / max(img.size[0], 1)  # 1, 2, 4 or 8 for a JPEG decoded at reduced scale
             img = ImageOps.exif_transpose(img) or img
             img = to_rgb(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(
             "The file is not an image we can read. Please upload a JPEG, PNG, WebP, GIF or BMP photo."
         ) from exc
-    original = img.size
-    longer = max(original)
-    scale = 1.0
+    original = (round(img.size[0] * draft), round(img.size[1] * draft))
+    longer = max(img.size)
+    scale = draft
     if longer > max_side:
-        scale = longer / max_side
-        new_size = (max(1, round(original[0] / scale)), max(1, round(original[1] / scale)))
+        scale = draft * longer / max_side
+        new_size = (max(1, round(img.size[0] * max_side / longer)), max(1, round(img.size[1] * max_side / longer)))
         img = img.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return Photo(rgb=np.asarray(img, dtype=np.uint8), scale=scale, original_size=original)
 

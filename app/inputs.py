@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 
 from app.errors import BadRequest
@@ -44,7 +46,7 @@ def top_k(default: int, maximum: int) -> int:
         return default
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
-    elif isinstance(raw, str) and raw.strip().isdigit():
+    elif isinstance(raw, str) and re.fullmatch(r"\s*[0-9]{1,6}\s*", raw):
         value = int(raw)
     else:
         raise BadRequest(f'"top_k" must be a whole number from 1 to {maximum}.', field="top_k")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -24,9 +25,13 @@ def encoded_gallery(model_dir: str, gallery: Gallery, encoder) -> np.ndarray:
         if encoded.shape[0] == len(gallery):
             return encoded
     encoded = encode(encoder, np.asarray(gallery.embeddings))
-    tmp = cache + ".part.npy"
-    np.save(tmp, encoded)
-    os.replace(tmp, cache)
+    try:  # a unique temporary name: several gunicorn workers may write it at once
+        fd, tmp = tempfile.mkstemp(dir=gallery.path, prefix=".encoded-", suffix=".npy")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, encoded)
+        os.replace(tmp, cache)
+    except OSError:  # read-only gallery: keep the encodings in memory only
+        pass
     return encoded
 
 

@@ -38,14 +38,16 @@ def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: in
     agg = np.full(n_identities, -np.inf)
     if method == "max":
         agg[present] = sims[order[starts]]
-    else:
+    else:  # mean of the n best scored rows of each identity (-inf rows are not scored)
         counts = np.diff(np.r_[starts, len(order)])
-        take = np.minimum(counts, max(1, int(mean_n)))
+        finite = np.isfinite(sims[order])
+        take = np.minimum(np.add.reduceat(finite.astype(np.int64), starts), max(1, int(mean_n)))
         rank = np.arange(len(order)) - np.repeat(starts, counts)
         keep = rank < np.repeat(take, counts)
         sums = np.zeros(len(starts))
         np.add.at(sums, np.repeat(np.arange(len(starts)), counts)[keep], sims[order][keep])
-        agg[present] = sums / take
+        with np.errstate(invalid="ignore", divide="ignore"):
+            agg[present] = np.where(take > 0, sums / np.maximum(take, 1), -np.inf)
     return agg, best_rows
 
 

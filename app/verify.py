@@ -57,11 +57,10 @@ def verify(emb1: np.ndarray, emb2: np.ndarray, scorer, calibration: Calibration)
     return verdict(float(scorer.pair_distances(emb1[None], emb2[None])[0]), calibration)
 
 
-def anchor_distance(probe: np.ndarray, anchors: np.ndarray, top: int, scorer) -> float:
-    """Mean distance from the probe to its `top` nearest anchors."""
+def anchor_distance(probe: np.ndarray, anchors: np.ndarray, scorer) -> float:
+    """Median distance from the probe to the anchors (one anchor: exactly the pair distance)."""
     anchors = np.asarray(anchors, np.float32)
-    d = np.sort(scorer.pair_distances(np.repeat(probe[None], len(anchors), axis=0), anchors))
-    return float(np.mean(d[:max(1, top)]))
+    return float(np.median(scorer.pair_distances(np.repeat(probe[None], len(anchors), axis=0), anchors)))
 
 
 def subject_anchors(engine: Engine, subject: str) -> tuple[str, np.ndarray]:
@@ -76,9 +75,9 @@ def subject_anchors(engine: Engine, subject: str) -> tuple[str, np.ndarray]:
     raise BadRequest(f'Subject "{subject}" is not in gallery "{gallery.name}".', field="subject")
 
 
-def check(probe: np.ndarray, anchors: np.ndarray, scorer, calibration: Calibration, top: int) -> Verdict:
+def check(probe: np.ndarray, anchors: np.ndarray, scorer, calibration: Calibration) -> Verdict:
     """Is the probe the subject the anchors show?"""
-    return verdict(anchor_distance(probe, anchors, top, scorer), calibration)
+    return verdict(anchor_distance(probe, anchors, scorer), calibration)
 
 
 def face_dict(field: str, result: FaceResult) -> dict:
@@ -96,9 +95,12 @@ def verify_photos(engine: Engine, data1: bytes, data2: bytes) -> tuple[dict, lis
 
 def check_photo(engine: Engine, data: bytes, subject: str | None, anchors: list[bytes]) -> dict:
     """The /api/v1/check answer: is the photo the subject (gallery name) or the anchors' person?"""
+    most = engine.config["CHECK_MAX_ANCHORS"]
     if (subject is None) == (not anchors):
-        raise BadRequest('Send either "subject" (a name in the gallery) or 1 to '
-                         f'{engine.config["CHECK_MAX_ANCHORS"]} "anchor" photos, not both.', field="subject")
+        raise BadRequest(f'Send either "subject" (a name in the gallery) or 1 to {most} "anchor" photos, '
+                         "not both.", field="subject")
+    if len(anchors) > most:
+        raise BadRequest(f"At most {most} anchor photos are accepted; got {len(anchors)}.", field="anchor")
     probe = analyze_field(engine, data, "photo")
     if subject is not None:
         identity, anchor_emb = subject_anchors(engine, subject)
@@ -106,11 +108,10 @@ def check_photo(engine: Engine, data: bytes, subject: str | None, anchors: list[
         identity = None
         anchor_emb = np.stack([analyze_field(engine, a, f"anchor[{i}]").embedding
                                for i, a in enumerate(anchors)])
-    top = engine.config["CHECK_TOP_ANCHORS"]
-    result = check(probe.embedding, anchor_emb, engine.scorer, engine.calibration, top)
+    result = check(probe.embedding, anchor_emb, engine.scorer, engine.calibration)
     answer = {"probability": round(result.probability, 4), "is_subject": result.same,
               "anchors_used": int(len(anchor_emb)), "distance": round(result.distance, 4),
-              "threshold": round(result.threshold, 4), "aggregate": f"mean distance of the {top} nearest anchors",
+              "threshold": round(result.threshold, 4), "aggregate": "median distance to the anchors",
               "face": face_dict("photo", probe)}
     if identity is not None:
         answer["subject"] = identity

@@ -73,6 +73,17 @@ def gallery_image(gallery: str, row: int):
     return send_file(loaded.thumb_path(row), mimetype="image/jpeg", max_age=86400)
 
 
+def register_privacy_headers(app: Flask) -> None:
+    """Answers to a posted photo hold biometric data: forbid any cache from keeping them."""
+
+    @app.after_request
+    def no_store(response):
+        """Cache-Control: no-store on every answer to a POST."""
+        if request.method == "POST":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
 def register_error_pages(app: Flask) -> None:
     """HTTP errors (413 from the body limit, 404, 405, ...) as JSON under /api, pages elsewhere."""
 
@@ -87,4 +98,6 @@ def register_error_pages(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return {"error": code, "message": message}, exc.code
         error = LooksLikeError(message)
+        if request.endpoint == "web.verify":
+            return render_template("verify.html", error=error), exc.code
         return upload_page(error, exc.code)

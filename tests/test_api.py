@@ -74,14 +74,15 @@ def test_tiny_face_is_422_face_too_small(client):
     from PIL import Image
     import io
     _, path = val_photos()[0]
-    img = Image.open(path).convert("RGB")
-    small = img.resize((img.width // 5, img.height // 5))
+    img = Image.open(path).convert("RGB")  # face about 114 px wide, shrunk to about 25 px
+    small = img.resize((round(img.width * 0.22), round(img.height * 0.22)), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (640, 480), (200, 200, 200))
     canvas.paste(small, (300, 200))
-    buf = io.BytesIO(); canvas.save(buf, "JPEG")
-    resp = post_photo(client, buf.getvalue())
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG")
+    resp = post_photo(client, buf.getvalue(), "small.png")
     assert resp.status_code == 422
-    assert resp.get_json()["error"] in ("face_too_small", "no_face")
+    assert resp.get_json()["error"] == "face_too_small" and "px" in resp.get_json()["message"]
 
 
 def test_text_file_is_415(client):
@@ -128,11 +129,17 @@ def test_malformed_requests_are_400(client, kwargs):
     assert resp.get_json()["error"] == "bad_request" and resp.get_json()["message"]
 
 
-@pytest.mark.parametrize("top_k", ["0", "21", "abc", "2.5"])
+@pytest.mark.parametrize("top_k", ["0", "21", "abc", "2.5", "\u00b2", "-1", "99999999999"])
 def test_bad_top_k_is_400(client, top_k):
     _, path = val_photos()[0]
     resp = post_photo(client, read(path), top_k=top_k)
     assert resp.status_code == 400 and resp.get_json()["field"] == "top_k"
+
+
+def test_answers_to_a_photo_are_never_cached(client):
+    _, path = val_photos()[1]
+    assert post_photo(client, read(path)).headers["Cache-Control"] == "no-store"
+    assert post_photo(client, b"junk").headers["Cache-Control"] == "no-store"
 
 
 def test_server_keeps_serving_after_errors(client):

@@ -74,6 +74,15 @@ def test_missing_and_corrupt_gallery_say_what_to_run(tmp_path, tiny_src, engine,
         Gallery.load(str(out))
 
 
+def test_gallery_built_with_other_settings_stops_start_up(tiny_src, tmp_path, engine, app):
+    out = tmp_path / "g"
+    build_gallery(str(tiny_src), str(out), engine.detector, engine.embedder, app.config, progress=False)
+    gallery = Gallery.load(str(out))
+    gallery.check_pipeline(app.config)  # same settings: fine
+    with pytest.raises(StartupError, match="CROP_MARGIN.*flask gallery build"):
+        gallery.check_pipeline({**app.config, "CROP_MARGIN": 0.3})
+
+
 def test_display_names():
     assert display_name("ben_afflek") == "Ben Afflek"
     assert display_name("Aaron_Guiel") == "Aaron Guiel"

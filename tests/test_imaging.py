@@ -29,9 +29,12 @@ def portrait():
 def test_exif_orientation_is_applied(portrait):
     rotated = portrait.transpose(Image.Transpose.ROTATE_90)  # stored sideways ...
     exif = Image.Exif()
-    exif[0x0112] = 8  # ... with the tag that says "rotate back"
-    photo = decode_image(encode(rotated, "JPEG", exif=exif), 10**8, 4096)
+    exif[0x0112] = 6  # ... with the tag that says "turn 90 degrees clockwise to view"
+    photo = decode_image(encode(rotated, "PNG", exif=exif), 10**8, 4096)
     assert (photo.width, photo.height) == portrait.size
+    upright = np.asarray(portrait, np.int16)
+    assert np.abs(photo.rgb.astype(np.int16) - upright).mean() < 1  # rotated back, not further
+    assert np.abs(np.asarray(portrait.rotate(180), np.int16) - upright).mean() > 20  # the check can fail
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "CMYK", "L", "1", "I;16"])
@@ -49,11 +52,16 @@ def test_every_mode_becomes_rgb(portrait, mode, engine):
         assert engine.detector.detect(photo), f"face lost after {mode} conversion"
 
 
-def test_downscale_keeps_scale_factor(portrait):
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])  # JPEG is decoded at reduced scale first
+def test_downscale_keeps_scale_factor(portrait, fmt, engine):
     big = portrait.resize((portrait.width * 5, portrait.height * 5))
-    photo = decode_image(encode(big, "JPEG"), 10**8, 1024)
+    photo = decode_image(encode(big, fmt), 10**8, 1024)
     assert max(photo.width, photo.height) == 1024
     assert photo.original_size == big.size and photo.scale == pytest.approx(max(big.size) / 1024, rel=1e-3)
+    small = decode_image(encode(portrait, fmt), 10**8, 1024)
+    box_big = engine.detector.main_face(engine.detector.detect(photo), photo).original_box()
+    box_small = engine.detector.main_face(engine.detector.detect(small), small).original_box()
+    assert np.allclose(box_big, np.array(box_small) * 5, atol=0.05 * max(big.size))  # upload pixels
 
 
 def test_limits_and_garbage():

@@ -19,6 +19,12 @@ def test_max_and_mean_n_by_hand():
     assert rows.tolist() == [0, 3, 5]
 
 
+def test_mean_n_ignores_unscored_rows():
+    sims = np.array([0.9, -np.inf, -np.inf, 0.3])
+    agg, rows = aggregate_by_identity(sims, np.array([0, 0, 0, 1]), 2, "mean_n", mean_n=3)
+    assert agg.tolist() == pytest.approx([0.9, 0.3]) and rows.tolist() == [0, 3]
+
+
 def test_rank_identities_on_unit_vectors():
     g = np.eye(4, dtype=np.float32)[[0, 1, 1, 2, 3]]
     labels = np.array([0, 1, 1, 2, 3])

@@ -100,6 +100,11 @@ def test_verify_errors_name_the_field(client):
     page = client.post("/verify", data=files(photo1=b"nope", photo2=read(g["madonna"][0])),
                        content_type="multipart/form-data")
     assert page.status_code == 415 and "photo1:" in page.get_data(as_text=True)
+    big = b"\0" * (client.application.config["MAX_CONTENT_LENGTH"] + 1)
+    page = client.post("/verify", data=files(photo1=big, photo2=read(g["madonna"][0])),
+                       content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 413 and "larger than the" in html and 'name="photo2"' in html
 
 
 def test_subject_check_against_demo_gallery(client):
@@ -139,6 +144,20 @@ def test_check_with_uploaded_anchors_and_errors(client, app):
     assert unknown.status_code == 400 and unknown.get_json()["field"] == "subject"
     cli = app.test_cli_runner().invoke(args=["check", g["madonna"][1], "--subject", "Madonna", "--json"])
     assert cli.exit_code == 0 and json.loads(cli.output)["is_subject"] is True
+
+
+def test_cli_check_with_anchor_folder(app, tmp_path):
+    g = by_identity()
+    anchors = tmp_path / "anchors"
+    (anchors / "subfolder").mkdir(parents=True)  # ignored, not an error
+    for i, p in enumerate(g["jerry_seinfeld"][1:]):
+        (anchors / f"{i}.jpg").write_bytes(read(p))
+    runner = app.test_cli_runner()
+    same = runner.invoke(args=["check", g["jerry_seinfeld"][0], "--anchors", str(anchors), "--json"])
+    other = runner.invoke(args=["check", g["madonna"][0], "--anchors", str(anchors), "--json"])
+    assert same.exit_code == 0 and other.exit_code == 0, same.output + other.output
+    assert json.loads(same.output)["is_subject"] and not json.loads(other.output)["is_subject"]
+    assert json.loads(same.output)["anchors_used"] == 4
 
 
 def test_evaluate_pairs_on_real_photos(app, tmp_path):
