@@ -202,11 +202,11 @@ def check_command(image: str, subject: str | None, anchors: str | None, as_json:
 
 def init_app(app: Flask) -> None:
     """Register the CLI commands."""
-    from app.evaluate_cli import evaluate_pairs_command
+    from app.evaluate_cli import evaluate_check_command, evaluate_pairs_command
     from app.learn_cli import evaluate_command, train_command
 
     for group in (weights_cli, data_cli, gallery_cli):
         app.cli.add_command(group)
     for command in (match_command, verify_command, check_command, evaluate_pairs_command,
-                    train_command, evaluate_command):
+                    evaluate_check_command, train_command, evaluate_command):
         app.cli.add_command(command)

@@ -63,8 +63,11 @@ DEFAULTS: dict[str, Any] = {
     "VERIFY_CALIBRATION": {"a": 31.642, "b": -28.756, "threshold": 1.0742,
                            "fitted_on": "LFW pairsDevTrain.txt (1560 resolvable pairs)"},
     # A subject check scores the median distance from the probe to the anchors (uploads: at most
-    # CHECK_MAX_ANCHORS; a gallery subject: all of its photos).
+    # CHECK_MAX_ANCHORS; a gallery subject: all of its photos), with its own calibration, fitted by
+    # `flask evaluate-check --gallery lfw --save` (instance/calibration/check.json replaces this).
     "CHECK_MAX_ANCHORS": 10,
+    "CHECK_CALIBRATION": {"a": 29.658, "b": -27.474, "threshold": 1.0940,
+                          "fitted_on": "LFW gallery, 2710 simulated checks with 1-10 anchors"},
     # --- start-up -------------------------------------------------------------------------
     # Load networks and gallery in create_app (True when serving). The Flask CLI loads them
     # on first use instead, so that e.g. `flask weights fetch` works before any exist.
@@ -89,9 +92,9 @@ def models_dir(app: Flask) -> str:
     return app.config.get("MODELS_DIR") or os.path.join(app.instance_path, "models")
 
 
-def calibration_path(app: Flask) -> str:
-    """Path of the fitted verification calibration (overrides VERIFY_CALIBRATION)."""
-    return os.path.join(app.instance_path, "calibration", "facenet.json")
+def calibration_path(app: Flask, kind: str = "facenet") -> str:
+    """Path of a fitted calibration: "facenet" (pairs, overrides VERIFY_CALIBRATION) or "check"."""
+    return os.path.join(app.instance_path, "calibration", f"{kind}.json")
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

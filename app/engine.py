@@ -57,6 +57,7 @@ class Engine:
         self._gallery: Gallery | None = None
         self._scorer = None
         self._calibration = None
+        self._check_calibration = None
 
     @property
     def detector(self) -> Detector:
@@ -123,13 +124,25 @@ class Engine:
                 self._calibration = load_calibration(self.calibration_file, self.config["VERIFY_CALIBRATION"])
         return self._calibration
 
+    @property
+    def check_calibration(self):
+        """Subject-check calibration: the learned model's pair calibration, else check.json, else default."""
+        from app.verify import load_calibration
+
+        if self.config["MATCH_MODEL"]:
+            return self.calibration
+        if self._check_calibration is None:
+            path = os.path.join(os.path.dirname(self.calibration_file), "check.json")
+            self._check_calibration = load_calibration(path, self.config["CHECK_CALIBRATION"])
+        return self._check_calibration
+
     def gallery_path(self, name: str) -> str:
         """Folder of a named gallery."""
         return os.path.join(self.galleries_dir, name)
 
     def load_all(self) -> None:
         """Open the gallery and build every network now (start-up, never per request)."""
-        _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration
+        _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration, self.check_calibration
 
     def ready(self) -> bool:
         """True when networks and gallery are loaded."""

@@ -115,3 +115,40 @@ def evaluate_pairs_command(pairs_file: str, images_dir: str, out_dir: str | None
         if r["count"]))
     click.echo(f"pairs: {len(kept)} evaluated, {report['pairs_skipped']} skipped "
                f"({', '.join(f'{n} {k}' for k, n in reasons.items()) or 'none'}); report in {out_dir}")
+
+
+@click.command("evaluate-check")
+@click.option("--gallery", "gallery_name", required=True, help="A gallery of identities with 2+ photos.")
+@click.option("--max-anchors", type=int, default=None, help="Anchors per check: 1..N (default CHECK_MAX_ANCHORS).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--save", is_flag=True, help="Save the fitted calibration as the app's subject-check calibration.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def evaluate_check_command(gallery_name: str, max_anchors: int | None, seed: int, save: bool,
+                           as_json: bool) -> None:
+    """Simulated subject checks on a gallery: calibration of the median anchor distance."""
+    from app.check_eval import evaluate_checks
+    from app.learn_cli import gallery_arrays, open_gallery
+
+    gallery = open_gallery(gallery_name)
+    emb, names = gallery_arrays(gallery)
+    pair = load_calibration(calibration_path(current_app), current_app.config["VERIFY_CALIBRATION"])
+    report, calibration = evaluate_checks(emb, names, max_anchors or current_app.config["CHECK_MAX_ANCHORS"],
+                                          seed, pair)
+    if save:
+        path = calibration_path(current_app, "check")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".part", "w", encoding="utf-8") as f:
+            json.dump(calibration.to_dict(), f, indent=2)
+        os.replace(path + ".part", path)
+        report["calibration_saved"] = path
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['checks']} checks ({report['genuine']} genuine), 1-{report['max_anchors']} anchors: "
+               f"AUC {report['auc']:.4f}, accuracy {report['accuracy']:.4f}, F1 {report['f1']:.4f}")
+    click.echo(f"ECE: {report['ece_cross_fitted']:.4f} with a check calibration fitted on the other half "
+               f"of the identities; {report['ece_pair_calibration']:.4f} with the pair calibration")
+    c = report["calibration"]
+    click.echo(f"calibration: p = sigmoid({c['a']:.3f} + {c['b']:.3f} * median distance), threshold "
+               f"{c['threshold']:.4f}" + (f"; saved to {report['calibration_saved']}" if save else ""))

@@ -108,7 +108,7 @@ def check_photo(engine: Engine, data: bytes, subject: str | None, anchors: list[
         identity = None
         anchor_emb = np.stack([analyze_field(engine, a, f"anchor[{i}]").embedding
                                for i, a in enumerate(anchors)])
-    result = check(probe.embedding, anchor_emb, engine.scorer, engine.calibration)
+    result = check(probe.embedding, anchor_emb, engine.scorer, engine.check_calibration)
     answer = {"probability": round(result.probability, 4), "is_subject": result.same,
               "anchors_used": int(len(anchor_emb)), "distance": round(result.distance, 4),
               "threshold": round(result.threshold, 4), "aggregate": "median distance to the anchors",

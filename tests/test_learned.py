@@ -76,6 +76,16 @@ def test_train_and_evaluate_commands_write_their_reports(app, lfw_small):
         assert (out / f).stat().st_size > 0
 
 
+def test_evaluate_check_fits_a_calibration(app, lfw_small):
+    result = app.test_cli_runner().invoke(args=["evaluate-check", "--gallery", "lfwsmall", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["checks"] == 120 and report["genuine"] == 60  # one genuine + one impostor per identity
+    assert report["auc"] > 0.97 and report["accuracy"] > 0.9
+    assert report["calibration"]["b"] < 0 < report["calibration"]["threshold"] < 2
+    assert 0 <= report["ece_cross_fitted"] < 0.2
+
+
 def test_app_serves_with_the_learned_model(lfw_small):
     from app import create_app
 
