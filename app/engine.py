@@ -45,11 +45,12 @@ class Engine:
     """Holds the detector, the embedder and the gallery; each is built at most once."""
 
     def __init__(self, config: dict, weights: str, galleries: str, calibration_file: str = "",
-                 models: str = ""):
+                 models: str = "", check_calibration_file: str = ""):
         self.config = config
         self.weights_path = weights
         self.galleries_dir = galleries
         self.calibration_file = calibration_file
+        self.check_calibration_file = check_calibration_file
         self.models_dir = models
         self._lock = threading.Lock()
         self._detector: Detector | None = None
@@ -132,8 +133,8 @@ class Engine:
         if self.config["MATCH_MODEL"]:
             return self.calibration
         if self._check_calibration is None:
-            path = os.path.join(os.path.dirname(self.calibration_file), "check.json")
-            self._check_calibration = load_calibration(path, self.config["CHECK_CALIBRATION"])
+            self._check_calibration = load_calibration(self.check_calibration_file,
+                                                       self.config["CHECK_CALIBRATION"])
         return self._check_calibration
 
     def gallery_path(self, name: str) -> str:
@@ -182,7 +183,7 @@ class Engine:
 def init_app(app: Flask) -> None:
     """Attach an Engine to the app; load everything now when EAGER_LOAD is set."""
     engine = Engine(app.config, weights_path(app), galleries_dir(app), calibration_path(app),
-                    models_dir(app))
+                    models_dir(app), calibration_path(app, "check"))
     app.extensions[EXTENSION] = engine
     if app.config["EAGER_LOAD"]:
         engine.load_all()

@@ -16,7 +16,7 @@ from app.config import calibration_path, galleries_dir
 from app.engine import get_engine
 from app.gallery import EMBEDDINGS_FILE, MANIFEST_FILE, pipeline_settings
 from app.pairs import distances, fit_calibration, kfold_report, read_pairs, roc_points
-from app.verify import load_calibration
+from app.verify import load_calibration, save_calibration
 from models.evaluation import plot_roc
 
 
@@ -93,10 +93,7 @@ def evaluate_pairs_command(pairs_file: str, images_dir: str, out_dir: str | None
     if save:
         calibration = fit_calibration(dist, same, f"{os.path.basename(pairs_file)} ({len(kept)} pairs)")
         path = calibration_path(current_app)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".part", "w", encoding="utf-8") as f:
-            json.dump(calibration.to_dict(), f, indent=2)
-        os.replace(path + ".part", path)
+        save_calibration(calibration, path)
         report["calibration_saved"] = {"path": path, **calibration.to_dict()}
     with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
@@ -137,10 +134,7 @@ def evaluate_check_command(gallery_name: str, max_anchors: int | None, seed: int
                                           seed, pair)
     if save:
         path = calibration_path(current_app, "check")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".part", "w", encoding="utf-8") as f:
-            json.dump(calibration.to_dict(), f, indent=2)
-        os.replace(path + ".part", path)
+        save_calibration(calibration, path)
         report["calibration_saved"] = path
     if as_json:
         click.echo(json.dumps(report, indent=2))

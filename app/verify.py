@@ -21,6 +21,14 @@ def load_calibration(path: str, default: dict) -> Calibration:
     return Calibration.from_dict(default)
 
 
+def save_calibration(calibration: Calibration, path: str) -> None:
+    """Write a calibration as JSON, atomically."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".part", "w", encoding="utf-8") as f:
+        json.dump(calibration.to_dict(), f, indent=2)
+    os.replace(path + ".part", path)
+
+
 def analyze_field(engine: Engine, data: bytes, field: str) -> FaceResult:
     """Analyze one photo, naming its form field in any error."""
     try:
