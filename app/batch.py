@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -20,6 +21,7 @@ class FileFace:
     photo: Photo | None = None
     face: Face | None = None
     crop: np.ndarray | None = None
+    embedding: np.ndarray | None = None
     error: str | None = None
 
 
@@ -50,21 +52,35 @@ def crop_files(paths: list[str], detector: Detector, config: dict) -> list[FileF
     return out
 
 
-def embed_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict,
-                desc: str = "embedding", progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Embeddings of the main face of each file, and the skip reason of each unusable file."""
+def embedded_chunks(paths: list[str], detector: Detector, embedder: Embedder, config: dict,
+                    desc: str, progress: bool = True) -> Iterator[list[FileFace]]:
+    """Files in chunks of EMBED_BATCH_SIZE, each usable one with its embedding, under a tqdm bar."""
     from tqdm import tqdm
 
-    embeddings: dict[str, np.ndarray] = {}
-    skipped: dict[str, str] = {}
     batch = int(config["EMBED_BATCH_SIZE"])
+    faces = skipped = 0
     with tqdm(total=len(paths), desc=desc, unit="photo", disable=not progress) as bar:
         for i in range(0, len(paths), batch):
             items = crop_files(paths[i:i + batch], detector, config)
             good = [item for item in items if item.error is None]
-            skipped.update({item.path: item.error for item in items if item.error})
             if good:
                 for item, emb in zip(good, embedder.embed(np.stack([g.crop for g in good]))):
-                    embeddings[item.path] = emb
+                    item.embedding = emb
+            yield items
+            faces, skipped = faces + len(good), skipped + len(items) - len(good)
             bar.update(len(items))
+            bar.set_postfix(faces=faces, skipped=skipped)
+
+
+def embed_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict,
+                desc: str = "embedding", progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Embeddings of the main face of each file, and the skip reason of each unusable file."""
+    embeddings: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    for items in embedded_chunks(paths, detector, embedder, config, desc, progress):
+        for item in items:
+            if item.error:
+                skipped[item.path] = item.error
+            else:
+                embeddings[item.path] = item.embedding
     return embeddings, skipped

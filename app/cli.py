@@ -22,6 +22,14 @@ data_cli = AppGroup("data", help="Demo photos.")
 gallery_cli = AppGroup("gallery", help="Celebrity galleries.")
 
 
+def open_gallery(name: str) -> Gallery:
+    """A gallery by name, as a CLI error when missing or corrupt."""
+    try:
+        return Gallery.load(os.path.join(galleries_dir(current_app), name))
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def downloads_dir() -> str:
     """Cache folder for downloaded archives."""
     return os.path.join(current_app.instance_path, "downloads")
@@ -96,10 +104,7 @@ def gallery_build(src_dir: str, name: str) -> None:
 @click.argument("name")
 def gallery_info(name: str) -> None:
     """Identities, photos and skipped counts of gallery NAME."""
-    try:
-        gallery = Gallery.load(os.path.join(galleries_dir(current_app), name))
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from exc
+    gallery = open_gallery(name)
     m = gallery.manifest
     counts = {i: int((gallery.labels == k).sum()) for k, i in enumerate(gallery.identities)}
     click.echo(f"gallery {name}: {len(gallery)} faces, {len(gallery.identities)} identities, "

@@ -23,13 +23,17 @@ EXTENSION = "lookslike"
 
 @dataclass
 class FaceResult:
-    """A photo's main face: detection, crop for display, embedding, and every face found."""
+    """A photo's main face: detection, embedding, and every face found."""
 
+    photo: Photo
     face: Face
     faces: list[Face]
-    thumbnail: np.ndarray
     embedding: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+
+    def thumbnail(self, size: int) -> np.ndarray:
+        """Square crop of the face for display (only the pages need it, not the API)."""
+        return face_thumbnail(self.photo, self.face, size)
 
 
 @dataclass
@@ -164,8 +168,7 @@ class Engine:
         t2 = time.perf_counter()
         embedding = self.embedder.embed(crop[None])[0]
         t3 = time.perf_counter()
-        thumb = face_thumbnail(photo, face, self.config["THUMB_SIZE"])
-        return FaceResult(face=face, faces=faces, thumbnail=thumb, embedding=embedding,
+        return FaceResult(photo=photo, face=face, faces=faces, embedding=embedding,
                           timings={"decode": t1 - t0, "detect": t2 - t1, "embed": t3 - t2})
 
     def match(self, data: bytes, top_k: int | None = None) -> MatchResult:

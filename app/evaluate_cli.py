@@ -14,32 +14,26 @@ from flask.cli import with_appcontext
 from app.batch import embed_files
 from app.config import calibration_path, galleries_dir
 from app.engine import get_engine
-from app.gallery import EMBEDDINGS_FILE, MANIFEST_FILE, pipeline_settings
+from app.errors import StartupError
+from app.gallery import Gallery, pipeline_settings
 from app.pairs import distances, fit_calibration, kfold_report, read_pairs, roc_points
 from app.verify import load_calibration, save_calibration
 from models.evaluation import plot_roc
 
 
 def gallery_cache(images_dir: str) -> dict[str, np.ndarray]:
-    """Embeddings already computed by a gallery built from images_dir, keyed by real file path."""
+    """Embeddings already computed by a gallery built from images_dir with the same settings."""
     root = galleries_dir(current_app)
     wanted = os.path.realpath(images_dir)
-    if not os.path.isdir(root):
-        return {}
-    for name in sorted(os.listdir(root)):
-        manifest_file = os.path.join(root, name, MANIFEST_FILE)
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         try:
-            with open(manifest_file, encoding="utf-8") as f:
-                manifest = json.load(f)
-        except (OSError, ValueError):
+            gallery = Gallery.load(os.path.join(root, name))
+            gallery.check_pipeline(current_app.config)  # other settings: not the pipeline's embeddings
+        except StartupError:
             continue
-        if os.path.realpath(manifest.get("source_dir", "")) != wanted:
-            continue
-        if manifest.get("pipeline") != pipeline_settings(current_app.config):
-            continue  # built with other detection or crop settings: not the pipeline's embeddings
-        emb = np.load(os.path.join(root, name, EMBEDDINGS_FILE), mmap_mode="r")
-        return {os.path.realpath(os.path.join(wanted, row["source"])): np.asarray(emb[i])
-                for i, row in enumerate(manifest["rows"])}
+        if os.path.realpath(gallery.manifest.get("source_dir", "")) == wanted:
+            return {os.path.realpath(os.path.join(wanted, row["source"])): np.asarray(gallery.embeddings[i])
+                    for i, row in enumerate(gallery.rows)}
     return {}
 
 
@@ -125,10 +119,10 @@ def evaluate_check_command(gallery_name: str, max_anchors: int | None, seed: int
                            as_json: bool) -> None:
     """Simulated subject checks on a gallery: calibration of the median anchor distance."""
     from app.check_eval import evaluate_checks
-    from app.learn_cli import gallery_arrays, open_gallery
+    from app.cli import open_gallery
 
     gallery = open_gallery(gallery_name)
-    emb, names = gallery_arrays(gallery)
+    emb, names = np.asarray(gallery.embeddings), gallery.row_names
     pair = load_calibration(calibration_path(current_app), current_app.config["VERIFY_CALIBRATION"])
     report, calibration = evaluate_checks(emb, names, max_anchors or current_app.config["CHECK_MAX_ANCHORS"],
                                           seed, pair)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from app.detect import Detector, Face, crop_box
 from app.embed import Embedder
-from app.batch import crop_files
+from app.batch import embedded_chunks
 from app.errors import StartupError
 from app.imaging import Photo
 
@@ -76,6 +76,11 @@ class Gallery:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def row_names(self) -> np.ndarray:
+        """Identity (folder name) of every row."""
+        return np.asarray(self.identities)[self.labels]
 
     @classmethod
     def load(cls, path: str) -> "Gallery":
@@ -151,28 +156,9 @@ def list_photos(src_dir: str) -> list[tuple[str, str]]:
     return items
 
 
-def _process_chunk(chunk, detector, config, thumbs_dir, rows, crops, report):
-    """Decode, detect and crop one chunk of photos, appending rows, crops and skips."""
-    identity_of = dict((path, identity) for identity, path in chunk)
-    for item in crop_files([path for _, path in chunk], detector, config):
-        if item.error:
-            report.skipped[item.error] += 1
-            report.skipped_files.append((item.path, item.error))
-            continue
-        row = len(rows)
-        Image.fromarray(face_thumbnail(item.photo, item.face, config["THUMB_SIZE"])).save(
-            os.path.join(thumbs_dir, f"{row}.jpg"), quality=88)
-        crops.append(item.crop)
-        rows.append({"identity": identity_of[item.path],
-                     "source": os.path.relpath(item.path, report.source_dir),
-                     "box": item.face.original_box(), "confidence": round(item.face.confidence, 4)})
-
-
 def build_gallery(src_dir: str, out_dir: str, detector: Detector, embedder: Embedder,
                   config: dict, progress: bool = True) -> BuildReport:
     """Detect, crop and embed every photo of src_dir into a new gallery at out_dir (atomic)."""
-    from tqdm import tqdm
-
     if not os.path.isdir(src_dir):
         raise FileNotFoundError(f"{src_dir} is not a folder of <identity>/<photos> sub-folders")
     items = list_photos(src_dir)
@@ -183,27 +169,28 @@ def build_gallery(src_dir: str, out_dir: str, detector: Detector, embedder: Embe
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.building-")
     try:
-        thumbs_dir = os.path.join(tmp, THUMBS_DIR)
-        os.makedirs(thumbs_dir)
+        os.makedirs(os.path.join(tmp, THUMBS_DIR))
         report = BuildReport(path=out_dir, source_dir=os.path.abspath(src_dir), rows=0, identities=0, photos=len(items),
                              skipped=Counter(), skipped_files=[], seconds=0.0)
         rows: list[dict] = []
-        crops: list[np.ndarray] = []
         embeddings: list[np.ndarray] = []
-        batch = int(config["EMBED_BATCH_SIZE"])
-        with tqdm(total=len(items), desc=f"gallery {os.path.basename(out_dir)}", unit="photo",
-                  disable=not progress) as bar:
-            for i in range(0, len(items), batch):
-                chunk = items[i:i + batch]
-                _process_chunk(chunk, detector, config, thumbs_dir, rows, crops, report)
-                if crops:
-                    embeddings.append(embedder.embed(np.stack(crops)))
-                    crops.clear()
-                bar.update(len(chunk))
-                bar.set_postfix(faces=len(rows), skipped=sum(report.skipped.values()))
+        identity_of = {path: identity for identity, path in items}
+        for chunk in embedded_chunks([path for _, path in items], detector, embedder, config,
+                                     f"gallery {os.path.basename(out_dir)}", progress):
+            for item in chunk:
+                if item.error:
+                    report.skipped[item.error] += 1
+                    report.skipped_files.append((item.path, item.error))
+                    continue
+                Image.fromarray(face_thumbnail(item.photo, item.face, config["THUMB_SIZE"])).save(
+                    thumb_path(tmp, len(rows)), quality=88)
+                embeddings.append(item.embedding)
+                rows.append({"identity": identity_of[item.path],
+                             "source": os.path.relpath(item.path, report.source_dir),
+                             "box": item.face.original_box(), "confidence": round(item.face.confidence, 4)})
         if not rows:
             raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
-        matrix = np.concatenate(embeddings).astype(np.float32)
+        matrix = np.stack(embeddings).astype(np.float32)
         np.save(os.path.join(tmp, EMBEDDINGS_FILE), matrix)
         report.rows = len(rows)
         report.identities = len({r["identity"] for r in rows})

@@ -10,29 +10,9 @@ import numpy as np
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.config import galleries_dir, models_dir
-from app.errors import StartupError
-from app.gallery import Gallery
-
-
-def open_gallery(name: str) -> Gallery:
-    """A gallery by name, as a CLI error when missing."""
-    try:
-        return Gallery.load(os.path.join(galleries_dir(current_app), name))
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def gallery_arrays(gallery: Gallery) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings [N, d] in memory, identity name per row)."""
-    return np.asarray(gallery.embeddings), np.asarray(gallery.identities)[gallery.labels]
-
-
-def held_out_split(names: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train+validation identities, test identities): identity-disjoint, seeded."""
-    from models.training import split_identities
-
-    return split_identities(names, fraction, seed + 7919)  # its own stream, apart from the val split
+from app.cli import open_gallery
+from app.config import models_dir
+from app.learned import held_out_split
 
 
 def validation_calibration(result, X: np.ndarray, names: np.ndarray, config):
@@ -71,7 +51,7 @@ def train_command(gallery_name, loss, epochs, batch_identities, photos_per_ident
     from models.training import TrainConfig, save_model, train
 
     gallery = open_gallery(gallery_name)
-    X, names = gallery_arrays(gallery)
+    X, names = np.asarray(gallery.embeddings), gallery.row_names
     trainval_ids, test_ids = held_out_split(names, test_fraction, seed)
     rows = np.isin(names, trainval_ids)
     options = dict(loss=loss, epochs=epochs, batch_identities=batch_identities,

@@ -93,9 +93,15 @@ def network_distances(encoder, similarity, a: np.ndarray, b: np.ndarray) -> np.n
 
 # --- evaluation on held-out identities ------------------------------------------------------------
 
+def held_out_split(names: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train+validation identities, test identities): identity-disjoint, seeded."""
+    from models.training import split_identities
+
+    return split_identities(names, fraction, seed + 7919)  # its own stream, apart from the val split
+
+
 def _splits(names: np.ndarray, model_meta: dict | None, seed: int, test_fraction: float):
     """(test identities, validation identities): the model's own, else re-derived by seed."""
-    from app.learn_cli import held_out_split
     from models.training import TrainConfig, split_identities
 
     if model_meta is not None:
@@ -185,7 +191,7 @@ def evaluate_gallery(gallery: Gallery, model_dir: str | None, seed: int, test_fr
     from models.training import load_model
 
     X = np.asarray(gallery.embeddings, dtype=np.float32)
-    names = np.asarray(gallery.identities)[gallery.labels]
+    names = gallery.row_names
     meta = None
     scorers = {"cosine (FaceNet)": (X, lambda q, G: G @ q, lambda i, j: np.sum(X[i] * X[j], axis=1))}
     if model_dir:

@@ -49,7 +49,7 @@ def match():
     result = inputs.match_request(engine)
     cards = [{"name": display_name(m.identity), "score": m.score, "row": m.row}
              for m in result.matches]
-    return render_template("results.html", face=data_url(result.query.thumbnail),
+    return render_template("results.html", face=data_url(result.query.thumbnail(current_app.config["THUMB_SIZE"])),
                            faces_detected=len(result.query.faces), cards=cards,
                            gallery=engine.gallery.name, scorer=engine.scorer.name)
 
@@ -61,7 +61,7 @@ def verify():
         return render_template("verify.html")
     answer, results = verify_photos(get_engine(), inputs.photo_bytes("photo1", "image1"),
                                     inputs.photo_bytes("photo2", "image2"))
-    return render_template("verify.html", answer=answer, faces=[data_url(r.thumbnail) for r in results])
+    return render_template("verify.html", answer=answer, faces=[data_url(r.thumbnail(current_app.config["THUMB_SIZE"])) for r in results])
 
 
 @bp.get("/gallery/<gallery>/<int:row>.jpg")

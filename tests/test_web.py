@@ -52,3 +52,13 @@ def test_page_errors_have_status_and_message(client, app):
     resp = post_form(client, png_bytes(np.full((200, 200, 3), 90, np.uint8)))
     assert resp.status_code == 422 and "No face was found" in resp.get_data(as_text=True)
     assert 'name="photo"' in resp.get_data(as_text=True)  # the form is back, to try again
+
+
+def test_uploads_stay_in_memory(app):
+    """Werkzeug spools uploads over 500 KB to a temporary file; ours must stay in memory."""
+    import flask
+    big = b"\xff\xd8" + b"\0" * 2_000_000
+    with app.test_request_context("/match", method="POST", content_type="multipart/form-data",
+                                  data={"photo": (io.BytesIO(big), "me.jpg")}):
+        stream = flask.request.files["photo"].stream
+        assert isinstance(stream, io.BytesIO) and stream.getbuffer().nbytes == len(big)
