@@ -7,7 +7,7 @@ DEMO := instance/datasets/5-celebrity-faces
 PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install weights demo gallery setup run dev test test-slow bench clean
+.PHONY: install weights demo gallery setup run dev test test-slow lint bench clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +31,17 @@ setup: gallery
 run: setup  ## serve on http://127.0.0.1:$(PORT) with gunicorn
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
 
-dev: setup  ## Flask's debug server
-	$(FLASK) run --debug --port $(PORT)
+dev: setup  ## Flask's debug server (networks load at start-up, as under gunicorn)
+	LOOKSLIKE_EAGER_LOAD=true $(FLASK) run --debug --port $(PORT)
 
 test: setup  ## the default test suite (under 10 minutes)
 	$(BIN)/python -m pytest -q
 
 test-slow: setup  ## heavy checks (LFW, long training) marked slow
 	$(BIN)/python -m pytest -q -m slow
+
+lint: install  ## ruff: lint and import order (settings in pyproject.toml)
+	$(BIN)/ruff check .
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py

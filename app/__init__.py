@@ -1,46 +1,34 @@
-"""LooksLike: which celebrities look most like the person in a photo."""
+"""LooksLike: which celebrities look most like the person in a photo.
+
+The application factory; the layers and their allowed imports are in docs/architecture.md.
+"""
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
-import click
-from flask import Flask, Request
+from flask import Flask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class InMemoryRequest(Request):
-    """Keeps uploads in memory: a visitor's photo is never spooled to a temporary file on disk."""
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Application factory: config, HTTP layer, blueprints, CLI, and the engine.
 
-    def _get_file_stream(self, total_content_length, content_type, filename=None,
-                         content_length=None):
-        """In-memory stream for every uploaded file (size is bounded by MAX_CONTENT_LENGTH)."""
-        return io.BytesIO()
-
-
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Application factory: config, blueprints, CLI, and the networks and gallery loaded once."""
+    With EAGER_LOAD (set by wsgi.py for gunicorn) the networks and the gallery load here, once per
+    process; otherwise on first use.
+    """
     app = Flask(__name__, instance_relative_config=True,
-                template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"),
-                static_folder=os.path.join(os.path.dirname(__file__), "..", "static"))
-    app.request_class = InMemoryRequest
+                template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
+    from app import api, cli, config, extensions, http, web
 
-    from app import config
-    config.load_config(app, test_config)
+    config.load_config(app, overrides)
     os.makedirs(app.instance_path, exist_ok=True)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.command.name != "run" and not (test_config or {}).get("EAGER_LOAD"):
-        # Under a `flask` command other than `run`: load networks on first use, so that
-        # `flask weights fetch` and `flask gallery build` work before any weights or gallery exist.
-        app.config["EAGER_LOAD"] = False
-
-    from app import api, cli, engine, web
+    http.init_app(app)
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
-    web.register_error_pages(app)
-    web.register_privacy_headers(app)
     cli.init_app(app)
-    engine.init_app(app)
+    extensions.init_engine(app)
     return app

@@ -2,7 +2,7 @@
 
 Precedence (later wins): the defaults below, ``instance/config.py``, environment variables
 prefixed ``LOOKSLIKE_`` (values parsed as JSON where possible, e.g. ``LOOKSLIKE_TOP_K=3``),
-then the ``test_config`` mapping passed to :func:`app.create_app`.
+then the ``overrides`` mapping passed to :func:`app.create_app` (tests, wsgi.py).
 """
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_CALIBRATION": {"a": 29.658, "b": -27.474, "threshold": 1.0940,
                           "fitted_on": "LFW gallery, 2710 simulated checks with 1-10 anchors"},
     # --- start-up -------------------------------------------------------------------------
-    # Load networks and gallery in create_app (True when serving). The Flask CLI loads them
-    # on first use instead, so that e.g. `flask weights fetch` works before any exist.
-    "EAGER_LOAD": True,
+    # Load the networks and the gallery in create_app. wsgi.py (gunicorn) sets it, so a worker
+    # is ready before its first request; elsewhere (the Flask CLI) they load on first use, so that
+    # e.g. `flask weights fetch` works before any weights or gallery exist.
+    "EAGER_LOAD": False,
 }
 
 
@@ -97,10 +98,10 @@ def calibration_path(app: Flask, kind: str = "facenet") -> str:
     return os.path.join(app.instance_path, "calibration", f"{kind}.json")
 
 
-def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
-    """Fill app.config from defaults, instance config, environment and test_config."""
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Fill app.config from defaults, instance config, environment and overrides."""
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("LOOKSLIKE")
-    if test_config:
-        app.config.from_mapping(test_config)
+    if overrides:
+        app.config.from_mapping(overrides)

@@ -47,9 +47,10 @@ def main() -> None:
     from tqdm import tqdm
 
     from app import create_app
-    from app.batch import read_photo
-    from app.errors import LooksLikeError
-    from app.pairs import distances, kfold_report, read_pairs
+    from app.evaluation.pairs import distances, kfold_report, read_pairs
+    from app.pipeline.build import read_file
+    from app.pipeline.errors import LooksLikeError
+    from app.pipeline.faces import decode
 
     app = create_app({"EAGER_LOAD": False})
     engine = app.extensions["lookslike"]
@@ -62,7 +63,7 @@ def main() -> None:
     batch = 32
     for i in tqdm(range(0, len(paths), batch), desc="detect", unit="batch"):
         chunk = paths[i:i + batch]
-        photos = [read_photo(p, config) for p in chunk]
+        photos = [decode(read_file(p), config) for p in chunk]
         for path, photo, faces in zip(chunk, photos, engine.detector.detect_batch(photos)):
             if faces:
                 detected[path] = (photo, faces)

@@ -36,7 +36,7 @@ class Calibration:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Calibration":
+    def from_dict(cls, data: dict) -> Calibration:
         """Inverse of to_dict (unknown keys are ignored)."""
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in fields})

@@ -8,13 +8,14 @@ import h5py
 import numpy as np
 
 EMBEDDING_DIM = 128
+INPUT_SIDE = 160  # input side of the network (px), fixed by its weights
 
 
 def build_facenet():
     """The bare 128-d Inception-ResNet-v1 network (architecture from keras-facenet)."""
     from keras_facenet.inception_resnet_v1 import InceptionResNetV1
 
-    return InceptionResNetV1(input_shape=(160, 160, 3), classes=EMBEDDING_DIM)
+    return InceptionResNetV1(input_shape=(INPUT_SIDE, INPUT_SIDE, 3), classes=EMBEDDING_DIM)
 
 
 def _weighted_layer_names(model) -> list[str]:

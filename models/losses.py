@@ -7,7 +7,7 @@ P identities x K photos (anchors without a positive / negative are ignored, neve
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 

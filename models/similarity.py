@@ -6,18 +6,17 @@ import ctypes
 import glob
 import os
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
 COMBINERS: tuple[str, ...] = ("concat", "absprod", "chi2")
 HIDDEN_UNITS: tuple[int, ...] = (30, 20, 10)
 CHI2_EPS: float = 1e-6
-DEFAULT_SHORTLIST: int = 200
 DEFAULT_CHUNK: int = 8192  # gallery columns per block in the fast path (keeps activations in L2 cache)
 
 
@@ -129,7 +128,7 @@ def _dense_weights(model: keras.Model) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-_NAIVE_FNS: "weakref.WeakKeyDictionary[keras.Model, Callable]" = weakref.WeakKeyDictionary()
+_NAIVE_FNS: weakref.WeakKeyDictionary[keras.Model, Callable] = weakref.WeakKeyDictionary()
 
 
 def _naive_fn(model: keras.Model) -> Callable:
@@ -181,7 +180,7 @@ class SimilarityScorer:
         self,
         model: keras.Model,
         gallery: np.ndarray,
-        shortlist: int = DEFAULT_SHORTLIST,
+        shortlist: int,
         chunk: int = DEFAULT_CHUNK,
     ):
         """Extract the model weights and precompute the gallery-side terms."""

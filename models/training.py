@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
 from models.encoder import build_encoder, encode
-from models.evaluation import accuracy_f1_at, best_f1_threshold, make_pairs, plot_loss_curve, roc_auc
 from models.losses import get_loss, resolve_loss_name
+from models.metrics import accuracy_f1_at, best_f1_threshold, make_pairs, roc_auc
+from models.plots import plot_loss_curve
 from models.similarity import COMBINERS, HIDDEN_UNITS, build_similarity
 
 ENCODER_FILE = "encoder.weights.h5"
@@ -62,7 +64,7 @@ class TrainConfig:
         object.__setattr__(self, "similarity_hidden", tuple(int(u) for u in self.similarity_hidden))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build a config from a dict (e.g. config.json), ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

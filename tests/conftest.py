@@ -1,4 +1,4 @@
-"""Shared fixtures: one app (real weights, real demo gallery) for the whole session."""
+"""Shared fixtures (flaskr style: a fresh `app`, `client`, `runner` per test) and photo helpers."""
 
 from __future__ import annotations
 
@@ -42,21 +42,37 @@ def edge_case(name: str) -> str:
     """Path of a ../shared edge-case photo, skipping the test when shared data is absent."""
     path = os.path.join(EDGE, name)
     if not os.path.isfile(path):
-        pytest.skip(f"{path} not present (../shared/data/edge-cases is only in dev checkouts and CI)")
+        pytest.skip(f"needs ../shared/data/edge-cases: {path} is absent (only in dev checkouts and CI)")
     return path
 
 
-@pytest.fixture(scope="session")
-def app():
-    """The real app: FaceNet weights and the demo gallery, loaded once."""
+def require_setup() -> None:
+    """Stop the run with the command to run when the weights, demo photos or demo gallery are missing."""
     for need, fix in (("instance/weights/facenet_keras.weights.h5", "make weights"),
                       ("instance/galleries/demo/manifest.json", "make gallery"),
                       ("instance/datasets/5-celebrity-faces/val", "make demo")):
         if not os.path.exists(os.path.join(ROOT, need)):
             pytest.exit(f"{need} is missing: run `{fix}` (or just `make test`)", returncode=2)
+
+
+@pytest.fixture()
+def make_app():
+    """Factory of apps with config overrides (a test that changes config gets its own app).
+
+    The networks are built once per process and shared; each app opens its own gallery.
+    """
+    require_setup()
     from app import create_app
 
-    return create_app({"TESTING": True, "EAGER_LOAD": True})
+    def make(**overrides):
+        return create_app({"TESTING": True, "EAGER_LOAD": True, **overrides})
+    return make
+
+
+@pytest.fixture()
+def app(make_app):
+    """A fresh app on the real weights and the demo gallery (flaskr's `app` fixture)."""
+    return make_app()
 
 
 @pytest.fixture()
@@ -65,7 +81,16 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
+def runner(app):
+    """Flask CLI test runner."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture()
 def engine(app):
     """The app's matching engine."""
-    return app.extensions["lookslike"]
+    from app.extensions import get_engine
+
+    with app.app_context():
+        return get_engine()

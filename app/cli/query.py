@@ -1,0 +1,81 @@
+"""Query commands: `flask match`, `flask verify`, `flask check` (the API's answers in a terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from flask.cli import with_appcontext
+
+from app.cli.common import fail_on_input_error, read_bytes
+from app.extensions import get_engine
+from app.pipeline.answers import check_answer, match_answer, verify_answer
+
+
+def local_thumb_url(gallery: str, row: int) -> str:
+    """Path of a gallery thumbnail on the server (no host: the CLI has no request)."""
+    return f"/gallery/{gallery}/{row}.jpg"
+
+
+@click.command("match")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--top", "top_k", type=click.IntRange(min=1), default=None,
+              help="Number of matches (1 to TOP_K_MAX).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@with_appcontext
+@fail_on_input_error
+def match_command(image: str, top_k: int | None, as_json: bool) -> None:
+    """Print the celebrities that look most like the face in IMAGE."""
+    engine = get_engine()
+    if top_k is not None and top_k > engine.config["TOP_K_MAX"]:
+        raise click.BadParameter(f"at most {engine.config['TOP_K_MAX']}", param_hint="--top")
+    payload = match_answer(engine.match(read_bytes(image), top_k), local_thumb_url)
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+        return
+    face = payload["face"]
+    click.echo(f"face {face['box']} (confidence {face['confidence']:.3f}; "
+               f"{payload['faces_detected']} detected) vs gallery {payload['gallery']}")
+    for rank, m in enumerate(payload["matches"], 1):
+        click.echo(f"{rank:2d}. {m['name']:30s} {m['score'] * 100:5.1f}%  {m['image_url']}")
+
+
+@click.command("verify")
+@click.argument("image1", type=click.Path(exists=True, dir_okay=False))
+@click.argument("image2", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@with_appcontext
+@fail_on_input_error
+def verify_command(image1: str, image2: str, as_json: bool) -> None:
+    """Are the faces in IMAGE1 and IMAGE2 the same person?"""
+    answer = verify_answer(get_engine().verify(read_bytes(image1), read_bytes(image2)))
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    verdict = "same person" if answer["same_person"] else "different people"
+    click.echo(f"{verdict}: probability {answer['probability']:.3f}, distance {answer['distance']:.3f} "
+               f"(threshold {answer['threshold']:.3f})")
+
+
+@click.command("check")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--subject", help="An identity of the served gallery.")
+@click.option("--anchors", type=click.Path(exists=True, file_okay=False),
+              help="A folder of 1-10 photos of the subject.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@with_appcontext
+@fail_on_input_error
+def check_command(image: str, subject: str | None, anchors: str | None, as_json: bool) -> None:
+    """Is IMAGE the person given by --subject NAME or --anchors DIR?"""
+    if (subject is None) == (anchors is None):
+        raise click.UsageError("give exactly one of --subject and --anchors")
+    anchor_data = [read_bytes(os.path.join(anchors, f)) for f in sorted(os.listdir(anchors))
+                   if not f.startswith(".") and os.path.isfile(os.path.join(anchors, f))] if anchors else []
+    answer = check_answer(get_engine().check(read_bytes(image), subject, anchor_data))
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    who = answer.get("subject") or anchors
+    click.echo(f"{'is' if answer['is_subject'] else 'is not'} {who}: probability "
+               f"{answer['probability']:.3f} over {answer['anchors_used']} anchors")

@@ -1,0 +1,26 @@
+"""The app's one Engine: created by the factory, found by pages, API and CLI through get_engine."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from app.config import calibration_path, galleries_dir, models_dir, weights_path
+from app.pipeline.engine import Engine, EnginePaths
+
+EXTENSION = "lookslike"
+
+
+def init_engine(app: Flask) -> Engine:
+    """Attach an Engine to the app; load everything now when EAGER_LOAD is set."""
+    paths = EnginePaths(weights=weights_path(app), galleries=galleries_dir(app), models=models_dir(app),
+                        calibration=calibration_path(app), check_calibration=calibration_path(app, "check"))
+    engine = Engine(app.config, paths)
+    app.extensions[EXTENSION] = engine
+    if app.config["EAGER_LOAD"]:
+        engine.load_all()
+    return engine
+
+
+def get_engine() -> Engine:
+    """The current app's engine."""
+    return current_app.extensions[EXTENSION]

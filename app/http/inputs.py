@@ -1,0 +1,103 @@
+"""Reading photos and parameters out of a request: multipart fields or JSON base64."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from flask import request
+
+from app.pipeline.errors import BadRequest
+
+
+def json_body() -> dict | None:
+    """The JSON object of a JSON request, None for other requests; 400 when malformed."""
+    if not request.is_json:
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body is not a JSON object.")
+    return body
+
+
+def photo_bytes(field: str, json_field: str) -> bytes:
+    """Bytes of the photo in multipart field `field`, or base64 JSON field `json_field`."""
+    body = json_body()
+    if body is not None:
+        if json_field not in body:
+            raise BadRequest(f'JSON field "{json_field}" (base64 image) is missing.', field=json_field)
+        return decode_base64(body[json_field], json_field)
+    upload = request.files.get(field)
+    if upload is None or not upload.filename and upload.content_length == 0:
+        raise BadRequest(f'No photo was sent: multipart field "{field}" is missing.', field=field)
+    data = upload.read()
+    if not data:
+        raise BadRequest(f'The file in field "{field}" is empty.', field=field)
+    return data
+
+
+def top_k(default: int, maximum: int) -> int:
+    """The requested number of matches (JSON, form or query string), validated to 1..maximum."""
+    body = json_body()
+    raw = body.get("top_k") if body is not None else None
+    if raw is None:
+        raw = request.form.get("top_k") or request.args.get("top_k")
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and re.fullmatch(r"\s*[0-9]{1,6}\s*", raw):
+        value = int(raw)
+    else:
+        raise BadRequest(f'"top_k" must be a whole number from 1 to {maximum}.', field="top_k")
+    if not 1 <= value <= maximum:
+        raise BadRequest(f'"top_k" must be from 1 to {maximum}; got {value}.', field="top_k")
+    return value
+
+
+def photo_list(field: str, json_field: str, maximum: int) -> list[bytes]:
+    """Zero or more photos: repeated multipart field `field` or JSON list of base64 `json_field`."""
+    body = json_body()
+    if body is not None:
+        items = body.get(json_field) or []
+        if not isinstance(items, list):
+            raise BadRequest(f'JSON field "{json_field}" must be a list of base64 images.', field=json_field)
+        photos = [decode_base64(text, f"{json_field}[{i}]") for i, text in enumerate(items)]
+    else:
+        photos = [upload.read() for upload in request.files.getlist(field)]
+    if len(photos) > maximum:
+        raise BadRequest(f"At most {maximum} {field} photos are accepted; got {len(photos)}.", field=field)
+    for i, data in enumerate(photos):
+        if not data:
+            raise BadRequest(f"{field}[{i}]: the file is empty.", field=f"{field}[{i}]")
+    return photos
+
+
+def text_field(name: str) -> str | None:
+    """A text parameter from JSON, form or query string (None when absent or blank)."""
+    body = json_body()
+    value = body.get(name) if body is not None else request.form.get(name, request.args.get(name))
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f'"{name}" must be a string.', field=name)
+    return value.strip() or None
+
+
+def decode_base64(text: str, field: str) -> bytes:
+    """Decode a base64 JSON field (a data: URL prefix is accepted) into bytes."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(f'Field "{field}" must be a non-empty base64 string.', field=field)
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f'Field "{field}" is not valid base64.', field=field) from exc
+
+
+def match_request(engine):
+    """Run the engine's match on the request's photo and `top_k`."""
+    data = photo_bytes("photo", "image")
+    return engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]))

@@ -1,0 +1,55 @@
+"""The JSON answers of match, verify and check: one place for the API and `--json` CLI output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.pipeline.engine import CheckResult, MatchResult, VerifyResult
+from app.pipeline.faces import FaceResult
+from app.pipeline.gallery import display_name
+from app.pipeline.verify import Verdict
+
+ImageUrl = Callable[[str, int], str]  # (gallery name, row) -> URL of that row's thumbnail
+
+
+def face_dict(result: FaceResult, field: str | None = None) -> dict:
+    """The face used from one photo (box in the photo's pixels, confidence, faces detected)."""
+    body = {"field": field} if field else {}
+    return {**body, **result.face.to_dict(), "faces_detected": len(result.faces)}
+
+
+def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
+    """The answer to a match: the face used, every face found, and the top-k look-alikes."""
+    return {
+        "face": result.query.face.to_dict(),
+        "faces_detected": len(result.query.faces),
+        "faces": [f.to_dict() for f in result.query.faces],
+        "gallery": result.gallery,
+        "scorer": result.scorer,
+        "matches": [{"name": display_name(m.identity), "identity": m.identity,
+                     "score": round(m.score, 4), "cosine": round(m.cosine, 4),
+                     "image_url": image_url(result.gallery, m.row)} for m in result.matches],
+    }
+
+
+def verdict_dict(v: Verdict) -> dict:
+    """Verdict fields shared by verify and check."""
+    return {"probability": round(v.probability, 4), "distance": round(v.distance, 4),
+            "threshold": round(v.threshold, 4)}
+
+
+def verify_answer(result: VerifyResult) -> dict:
+    """The answer to 'are these two photos the same person?'."""
+    return {"same_person": result.verdict.same, **verdict_dict(result.verdict),
+            "faces": [face_dict(r, f"photo{i}") for i, r in enumerate(result.faces, 1)]}
+
+
+def check_answer(result: CheckResult) -> dict:
+    """The answer to 'is this photo that subject?'."""
+    answer = {"probability": round(result.verdict.probability, 4), "is_subject": result.verdict.same,
+              "anchors_used": result.anchors_used, "distance": round(result.verdict.distance, 4),
+              "threshold": round(result.verdict.threshold, 4), "aggregate": "median distance to the anchors",
+              "face": face_dict(result.probe, "photo")}
+    if result.subject is not None:
+        answer["subject"] = result.subject
+    return answer

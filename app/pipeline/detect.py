@@ -1,0 +1,98 @@
+"""Face detection with MTCNN and the choice of the face a photo is about."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from app.pipeline.crops import aligned_crop, crop_box
+from app.pipeline.errors import FaceTooSmall, NoFace
+from app.pipeline.face import Face
+from app.pipeline.imaging import Photo
+from models.facenet import INPUT_SIDE
+
+FACE_CHOICES = ("central", "largest")
+
+
+class Detector:
+    """MTCNN face detector built once per process."""
+
+    def __init__(self, min_face_size: int, min_confidence: float, margin: float, min_face_px: int,
+                 align: bool, choice: str):
+        from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
+
+        self._mtcnn = MTCNN(device="CPU:0")
+        self.min_face_size = int(min_face_size)
+        self.min_confidence = float(min_confidence)
+        self.margin = float(margin)
+        self.min_face_px = int(min_face_px)
+        self.align = bool(align)
+        if choice not in FACE_CHOICES:
+            raise ValueError(f"unknown face choice {choice!r}; choose one of {FACE_CHOICES}")
+        self.choice = choice
+
+    @classmethod
+    def from_config(cls, config: dict) -> Detector:
+        """Build a detector from the app configuration."""
+        return cls(config["MTCNN_MIN_FACE_SIZE"], config["DETECT_MIN_CONFIDENCE"],
+                   config["CROP_MARGIN"], config["MIN_FACE_PX"], config["CROP_ALIGN"],
+                   config["FACE_CHOICE"])
+
+    def detect_batch(self, photos: list[Photo]) -> list[list[Face]]:
+        """Detect faces in several photos (batched by shape); each list sorted largest first."""
+        by_shape: dict[tuple, list[int]] = defaultdict(list)
+        for i, photo in enumerate(photos):
+            by_shape[photo.rgb.shape].append(i)
+        results: list[list[Face]] = [[] for _ in photos]
+        for indices in by_shape.values():
+            raw = self._mtcnn.detect_faces([photos[i].rgb for i in indices],
+                                           min_face_size=self.min_face_size)
+            for i, dets in zip(indices, raw):
+                results[i] = self._faces(dets, photos[i].scale)
+        return results
+
+    def detect(self, photo: Photo) -> list[Face]:
+        """Detect faces in one photo, largest first."""
+        return self.detect_batch([photo])[0]
+
+    def _faces(self, detections: list[dict], scale: float) -> list[Face]:
+        """Convert MTCNN's JSON output into Face objects above the confidence threshold."""
+        faces = [
+            Face(box=tuple(float(v) for v in d["box"]), confidence=float(d["confidence"]),
+                 keypoints={k: (float(v[0]), float(v[1])) for k, v in d.get("keypoints", {}).items()},
+                 scale=scale)
+            for d in detections
+            if float(d["confidence"]) >= self.min_confidence and d["box"][2] > 0 and d["box"][3] > 0
+        ]
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
+    def main_face(self, faces: list[Face], photo: Photo) -> Face:
+        """The face the photo is about; NoFace or FaceTooSmall when there is none usable.
+
+        Only faces of at least MIN_FACE_PX count. "largest": the largest of them. "central": of
+        those at least half as large as the largest, the one nearest the photo's centre (the
+        subject of a portrait, not a bigger bystander).
+        """
+        if not faces:
+            raise NoFace("No face was found in this photo. Please upload a clear, front-facing photo"
+                         " of one person.")
+        side = lambda f: min(f.box[2], f.box[3]) * f.scale  # noqa: E731 (original pixels)
+        usable = [f for f in faces if side(f) >= self.min_face_px]
+        if not usable:
+            raise FaceTooSmall(f"The face in this photo is only {side(faces[0]):.0f} px across; at least"
+                               f" {self.min_face_px} px is needed. Please use a closer or larger photo.")
+        if self.choice == "largest":
+            return usable[0]
+        cx, cy = photo.width / 2, photo.height / 2
+        return min((f for f in usable if f.area >= 0.5 * usable[0].area),
+                   key=lambda f: (f.box[0] + f.box[2] / 2 - cx) ** 2 + (f.box[1] + f.box[3] / 2 - cy) ** 2)
+
+    def crop(self, photo: Photo, face: Face, size: int = INPUT_SIDE,
+             margin: float | None = None, align: bool | None = None) -> np.ndarray:
+        """Crop the face with a margin (fraction of the box's longer side), optionally eye-levelled."""
+        margin = self.margin if margin is None else margin
+        align = self.align if align is None else align
+        if align and "left_eye" in face.keypoints and "right_eye" in face.keypoints:
+            return aligned_crop(photo.rgb, face, margin, size)
+        return crop_box(photo.rgb, face.box, margin, size)

@@ -1,0 +1,210 @@
+"""The matching engine: networks, gallery and scorer loaded once per process; photos in, answers out."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.pipeline.detect import Detector
+from app.pipeline.embed import Embedder
+from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
+from app.pipeline.faces import FaceResult, analyze_photo
+from app.pipeline.gallery import Gallery
+from app.pipeline.scoring import Aggregation, CosineScorer, Match, Scorer
+from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
+
+_NETWORKS: dict[tuple, object] = {}  # built networks by settings, shared by the engines of a process
+_NETWORKS_LOCK = threading.Lock()
+
+
+def shared_network(key: tuple, build):
+    """The network built for these settings in this process (built once, on first use)."""
+    with _NETWORKS_LOCK:
+        if key not in _NETWORKS:
+            _NETWORKS[key] = build()
+        return _NETWORKS[key]
+
+
+@dataclass
+class EnginePaths:
+    """Where the engine finds its files."""
+
+    weights: str
+    galleries: str
+    models: str
+    calibration: str  # fitted pair calibration (overrides VERIFY_CALIBRATION when present)
+    check_calibration: str  # fitted subject-check calibration (overrides CHECK_CALIBRATION)
+
+
+@dataclass
+class MatchResult:
+    """The answer to 'who do I look like?'."""
+
+    query: FaceResult
+    matches: list[Match]
+    timings: dict[str, float]
+    gallery: str
+    scorer: str
+
+
+@dataclass
+class VerifyResult:
+    """Two photos' faces and whether they are the same person."""
+
+    verdict: Verdict
+    faces: list[FaceResult]
+
+
+@dataclass
+class CheckResult:
+    """A probe photo's face against a subject's anchors."""
+
+    verdict: Verdict
+    probe: FaceResult
+    anchors_used: int
+    subject: str | None
+
+
+class Engine:
+    """Holds the detector, the embedder, the gallery and the scorer; each is built at most once."""
+
+    def __init__(self, config: dict, paths: EnginePaths):
+        self.config = config
+        self.paths = paths
+        self._lock = threading.RLock()
+        self._gallery: Gallery | None = None
+        self._scorer: Scorer | None = None
+        self._calibration = None
+        self._check_calibration = None
+        self._loaded = False
+
+    @property
+    def detector(self) -> Detector:
+        """The MTCNN detector (built on first use)."""
+        keys = ("MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "CROP_MARGIN", "MIN_FACE_PX", "CROP_ALIGN",
+                "FACE_CHOICE")
+        return shared_network(("detector",) + tuple(self.config[k] for k in keys),
+                              lambda: Detector.from_config(self.config))
+
+    @property
+    def embedder(self) -> Embedder:
+        """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
+        path = self.paths.weights
+        if not os.path.isfile(path):
+            raise StartupError(f"FaceNet weights not found at {path}. Run `flask weights fetch` (or `make weights`).")
+        key = ("embedder", path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"], self.config["EMBED_FLIP"])
+        try:
+            return shared_network(key, lambda: Embedder.from_config(self.config, path))
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"FaceNet weights at {path} are corrupt ({exc}). "
+                               "Delete the file and run `flask weights fetch`.") from exc
+
+    @property
+    def gallery(self) -> Gallery:
+        """The configured gallery, memory-mapped (opened on first use)."""
+        with self._lock:
+            if self._gallery is None:
+                gallery = Gallery.load(self.gallery_path(self.config["GALLERY"]))
+                gallery.check_pipeline(self.config)
+                self._gallery = gallery
+            return self._gallery
+
+    @property
+    def scorer(self) -> Scorer:
+        """Cosine, or the learned model named by MATCH_MODEL (loaded once, gallery encodings cached)."""
+        with self._lock:
+            if self._scorer is None:
+                gallery, model = self.gallery, self.config["MATCH_MODEL"]
+                if not model:
+                    self._scorer = CosineScorer(gallery.embeddings)
+                else:
+                    from app.pipeline.learned import LearnedScorer
+
+                    model_dir = os.path.join(self.paths.models, model)
+                    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+                        raise StartupError(f"MATCH_MODEL '{model}' not found in {self.paths.models}. Run "
+                                           f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
+                    self._scorer = LearnedScorer.load(model_dir, gallery, self.config["LEARNED_SHORTLIST"])
+            return self._scorer
+
+    @property
+    def calibration(self):
+        """Verification calibration: the learned model's own, else the fitted file, else the default."""
+        with self._lock:
+            if self._calibration is None:
+                if self.config["MATCH_MODEL"]:
+                    self._calibration = self.scorer.calibration()
+                else:
+                    self._calibration = load_calibration(self.paths.calibration, self.config["VERIFY_CALIBRATION"])
+            return self._calibration
+
+    @property
+    def check_calibration(self):
+        """Subject-check calibration: the learned model's pair calibration, else check.json, else default."""
+        if self.config["MATCH_MODEL"]:
+            return self.calibration
+        with self._lock:
+            if self._check_calibration is None:
+                self._check_calibration = load_calibration(self.paths.check_calibration,
+                                                           self.config["CHECK_CALIBRATION"])
+            return self._check_calibration
+
+    def gallery_path(self, name: str) -> str:
+        """Folder of a named gallery."""
+        return os.path.join(self.paths.galleries, name)
+
+    def load_all(self) -> None:
+        """Open the gallery and build every network now (start-up, never per request)."""
+        _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration, self.check_calibration
+        self._loaded = True
+
+    def ready(self) -> bool:
+        """True once load_all has built the networks and opened the gallery."""
+        return self._loaded
+
+    def analyze(self, data: bytes, field: str | None = None) -> FaceResult:
+        """Decode a photo, detect its main face and embed it; errors name `field` when given."""
+        try:
+            return analyze_photo(data, self.detector, self.embedder, self.config)
+        except LooksLikeError as exc:
+            if field:
+                exc.for_field(field)
+            raise
+
+    def match(self, data: bytes, top_k: int | None = None) -> MatchResult:
+        """Top-k celebrities that look most like the main face of the photo."""
+        query = self.analyze(data)
+        t0 = time.perf_counter()
+        gallery, scorer = self.gallery, self.scorer
+        matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
+                              Aggregation.from_config(self.config))
+        timings = dict(query.timings, score=time.perf_counter() - t0)
+        return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
+                           scorer=scorer.name)
+
+    def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
+        """Are the main faces of two photos the same person?"""
+        r1, r2 = self.analyze(data1, "photo1"), self.analyze(data2, "photo2")
+        return VerifyResult(verdict=verify(r1.embedding, r2.embedding, self.scorer, self.calibration),
+                            faces=[r1, r2])
+
+    def check(self, data: bytes, subject: str | None, anchors: list[bytes]) -> CheckResult:
+        """Is the photo the subject (a gallery identity) or the person of the anchor photos?"""
+        most = self.config["CHECK_MAX_ANCHORS"]
+        if (subject is None) == (not anchors):
+            raise BadRequest(f'Send either "subject" (a name in the gallery) or 1 to {most} "anchor" photos, '
+                             "not both.", field="subject")
+        if len(anchors) > most:
+            raise BadRequest(f"At most {most} anchor photos are accepted; got {len(anchors)}.", field="anchor")
+        probe = self.analyze(data, "photo")
+        identity = None
+        if subject is not None:
+            identity, anchor_emb = subject_anchors(self.gallery, subject)
+        else:
+            anchor_emb = np.stack([self.analyze(a, f"anchor[{i}]").embedding for i, a in enumerate(anchors)])
+        result = check(probe.embedding, anchor_emb, self.scorer, self.check_calibration)
+        return CheckResult(verdict=result, probe=probe, anchors_used=int(len(anchor_emb)), subject=identity)

@@ -1,0 +1,65 @@
+"""The error vocabulary: problems a user can act on, each with a stable code and a message.
+
+The pipeline raises these; the HTTP layer (app/http/errors.py) maps each code to a status and
+renders the same code and message for pages and the API, and the CLI prints them.
+"""
+
+from __future__ import annotations
+
+
+class LooksLikeError(Exception):
+    """A problem with the user's input, reported without a traceback."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def for_field(self, field: str) -> LooksLikeError:
+        """Name the input field the problem is in (message prefixed with it)."""
+        self.field = field
+        self.message = f"{field}: {self.message}"
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON body of the error: {"error": code, "message": ..., "field"?: ...}."""
+        body = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class BadRequest(LooksLikeError):
+    """The request is malformed: missing field, bad base64, bad parameter, unknown subject."""
+
+    code = "bad_request"
+
+
+class ImageTooLarge(LooksLikeError):
+    """The upload or the decoded image exceeds the configured limits."""
+
+    code = "too_large"
+
+
+class UnreadableImage(LooksLikeError):
+    """The bytes are not an image we can decode."""
+
+    code = "unsupported_media"
+
+
+class NoFace(LooksLikeError):
+    """No face was found in the image."""
+
+    code = "no_face"
+
+
+class FaceTooSmall(LooksLikeError):
+    """A face was found but is too small to compare reliably."""
+
+    code = "face_too_small"
+
+
+class StartupError(RuntimeError):
+    """The app cannot start: weights or gallery missing or corrupt (message says what to run)."""

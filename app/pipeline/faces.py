@@ -1,0 +1,77 @@
+"""Photo bytes in, embedded main face out: the one per-photo path of serving and batch builds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.pipeline.crops import face_thumbnail
+from app.pipeline.detect import Detector
+from app.pipeline.embed import Embedder
+from app.pipeline.errors import LooksLikeError
+from app.pipeline.face import Face
+from app.pipeline.imaging import Photo, decode_image
+
+
+@dataclass
+class FaceResult:
+    """A photo's main face: detection, embedding, and every face found."""
+
+    photo: Photo
+    face: Face
+    faces: list[Face]
+    embedding: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def thumbnail(self, size: int) -> np.ndarray:
+        """Square crop of the face for display (only pages and gallery builds need it)."""
+        return face_thumbnail(self.photo, self.face, size)
+
+
+def decode(data: bytes, config: dict) -> Photo:
+    """Decode photo bytes with the configured pixel limit and detection size."""
+    return decode_image(data, config["MAX_IMAGE_PIXELS"], config["DETECT_MAX_SIDE"])
+
+
+def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder,
+                   config: dict) -> list[FaceResult | LooksLikeError]:
+    """Decode, detect (batched by shape), choose the main face, crop and embed a batch of photos.
+
+    Each item is its FaceResult, or the LooksLikeError that says why it has no usable face.
+    """
+    t0 = time.perf_counter()
+    out: list[FaceResult | LooksLikeError | Photo] = []
+    for data in blobs:
+        try:
+            out.append(decode(data, config))
+        except LooksLikeError as exc:
+            out.append(exc)
+    t1 = time.perf_counter()
+    decoded = [i for i, item in enumerate(out) if isinstance(item, Photo)]
+    found = detector.detect_batch([out[i] for i in decoded])
+    crops, located = [], []
+    for i, faces in zip(decoded, found):
+        photo = out[i]
+        try:
+            face = detector.main_face(faces, photo)
+        except LooksLikeError as exc:
+            out[i] = exc
+            continue
+        crops.append(detector.crop(photo, face))
+        located.append((i, photo, face, faces))
+    t2 = time.perf_counter()
+    embeddings = embedder.embed(np.stack(crops)) if crops else []
+    timings = {"decode": t1 - t0, "detect": t2 - t1, "embed": time.perf_counter() - t2}
+    for (i, photo, face, faces), emb in zip(located, embeddings):
+        out[i] = FaceResult(photo=photo, face=face, faces=faces, embedding=emb, timings=timings)
+    return out
+
+
+def analyze_photo(data: bytes, detector: Detector, embedder: Embedder, config: dict) -> FaceResult:
+    """The embedded main face of one photo; raises the LooksLikeError that says why there is none."""
+    result = analyze_photos([data], detector, embedder, config)[0]
+    if isinstance(result, LooksLikeError):
+        raise result
+    return result

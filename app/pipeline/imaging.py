@@ -1,0 +1,93 @@
+"""Decode uploaded bytes into an upright RGB array, within size limits."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.pipeline.errors import BadRequest, ImageTooLarge, UnreadableImage
+
+# PIL's own decompression-bomb guard is replaced by our explicit MAX_IMAGE_PIXELS check.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo: RGB pixels (possibly downscaled) and the factor back to the original."""
+
+    rgb: np.ndarray  # uint8 [H, W, 3]
+    scale: float  # original pixels per working pixel (>= 1)
+    original_size: tuple[int, int]  # (width, height) after EXIF orientation
+
+    @property
+    def width(self) -> int:
+        """Width of the working image."""
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Height of the working image."""
+        return int(self.rgb.shape[0])
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode (RGBA, LA, P, CMYK, 16-bit, float, 1-bit) to 8-bit RGB."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if img.mode.startswith("I") and arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_image(data: bytes, max_pixels: int, max_side: int) -> Photo:
+    """Decode image bytes: EXIF orientation applied, RGB, longer side at most max_side."""
+    if not data:
+        raise BadRequest("The uploaded file is empty.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels."
+                    " Please upload a smaller photo."
+                )
+            if img.format == "JPEG":  # decode at a reduced scale when the photo is larger than needed
+                img.draft("RGB", (max_side, max_side))
+            img.load()
+            draft = width / max(img.size[0], 1)  # 1, 2, 4 or 8 for a JPEG decoded at reduced scale
+            img = ImageOps.exif_transpose(img) or img
+            img = to_rgb(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImage(
+            "The file is not an image we can read. Please upload a JPEG, PNG, WebP, GIF or BMP photo."
+        ) from exc
+    original = (round(img.size[0] * draft), round(img.size[1] * draft))
+    longer = max(img.size)
+    scale = draft
+    if longer > max_side:
+        scale = draft * longer / max_side
+        new_size = (max(1, round(img.size[0] * max_side / longer)), max(1, round(img.size[1] * max_side / longer)))
+        img = img.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return Photo(rgb=np.asarray(img, dtype=np.uint8), scale=scale, original_size=original)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """Encode an RGB array as JPEG bytes."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

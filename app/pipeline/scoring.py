@@ -1,0 +1,137 @@
+"""One Scorer interface for match, verify, check and evaluation; cosine, and per-identity ranking.
+
+A scorer compares FaceNet embeddings: ``row_scores`` scores one query against every row of the
+matrix it was built on (higher = more alike, -inf = not scored), ``pair_distances`` compares rows
+of two matrices (0 = identical; what verification thresholds), ``display`` maps an aggregated
+row score to the [0, 1] score users see. :mod:`app.pipeline.learned` implements the learned one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+AGGREGATES = ("max", "mean_n")
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """How the rows of one identity combine: its best row ("max") or the mean of its n best."""
+
+    method: str = "max"
+    mean_n: int = 3
+
+    def __post_init__(self):
+        if self.method not in AGGREGATES:
+            raise ValueError(f"unknown aggregate {self.method!r}; choose one of {AGGREGATES}")
+
+    @classmethod
+    def from_config(cls, config: dict) -> Aggregation:
+        """SCORE_AGGREGATE and SCORE_MEAN_N of the app configuration."""
+        return cls(config["SCORE_AGGREGATE"], int(config["SCORE_MEAN_N"]))
+
+
+@dataclass(frozen=True)
+class Match:
+    """One matched identity: its best photo's row, that photo's cosine and the display score."""
+
+    identity: str
+    row: int
+    cosine: float
+    score: float
+
+
+class Scorer(ABC):
+    """Scores FaceNet embeddings against the matrix it was built on, and pairs of embeddings."""
+
+    name: str = "scorer"
+
+    def __init__(self, matrix: np.ndarray):
+        self.matrix = matrix
+
+    @abstractmethod
+    def row_scores(self, query: np.ndarray) -> np.ndarray:
+        """Score per matrix row for one query embedding (float64, -inf where not scored)."""
+
+    @abstractmethod
+    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distance between rows of two embedding matrices (smaller = more alike)."""
+
+    def display(self, value: float) -> float:
+        """Display score in [0, 1] of an aggregated row score."""
+        return float(value)
+
+    def rank(self, query: np.ndarray, labels: np.ndarray, identities: list[str], top_k: int,
+             aggregation: Aggregation) -> list[Match]:
+        """Top-k distinct identities for a query embedding."""
+        return rank_identities(self.row_scores(query), self.matrix, query, labels, identities, top_k,
+                               aggregation, self.display)
+
+
+def cosine_to_score(cosine: np.ndarray | float) -> np.ndarray | float:
+    """Map cosine similarity [-1, 1] to a display score [0, 1]: (1 + cos) / 2."""
+    return np.clip((1.0 + np.asarray(cosine, dtype=np.float64)) / 2.0, 0.0, 1.0)
+
+
+def euclidean_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance between rows of unit embeddings (0 same, 2 opposite)."""
+    return np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1)
+
+
+class CosineScorer(Scorer):
+    """Plain FaceNet scoring: cosine similarity of the query to every row."""
+
+    name = "cosine"
+
+    def row_scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity per row."""
+        return np.asarray(self.matrix @ np.asarray(query, dtype=np.float32), dtype=np.float64)
+
+    def display(self, value: float) -> float:
+        """(1 + cosine) / 2."""
+        return float(cosine_to_score(value))
+
+    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Euclidean distance of unit embeddings (monotone in cosine)."""
+        return euclidean_distances(a, b)
+
+
+def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: int,
+                          aggregation: Aggregation = Aggregation()) -> tuple[np.ndarray, np.ndarray]:
+    """Per identity: aggregated similarity and the row of its best photo (-inf/-1 when absent)."""
+    order = np.lexsort((-sims, labels))  # by identity, best photo first
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    present = sorted_labels[starts]
+    best_rows = np.full(n_identities, -1, dtype=np.int64)
+    best_rows[present] = order[starts]
+    agg = np.full(n_identities, -np.inf)
+    if aggregation.method == "max":
+        agg[present] = sims[order[starts]]
+    else:  # mean of the n best scored rows of each identity (-inf rows are not scored)
+        counts = np.diff(np.r_[starts, len(order)])
+        finite = np.isfinite(sims[order])
+        take = np.minimum(np.add.reduceat(finite.astype(np.int64), starts), max(1, aggregation.mean_n))
+        rank = np.arange(len(order)) - np.repeat(starts, counts)
+        keep = rank < np.repeat(take, counts)
+        sums = np.zeros(len(starts))
+        np.add.at(sums, np.repeat(np.arange(len(starts)), counts)[keep], sims[order][keep])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            agg[present] = np.where(take > 0, sums / np.maximum(take, 1), -np.inf)
+    return agg, best_rows
+
+
+def rank_identities(sims: np.ndarray, matrix: np.ndarray, query: np.ndarray, labels: np.ndarray,
+                    identities: list[str], top_k: int, aggregation: Aggregation,
+                    display=cosine_to_score) -> list[Match]:
+    """Top-k distinct identities by per-row scores `sims` (-inf = not scored)."""
+    agg, best_rows = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities),
+                                           aggregation)
+    k = min(int(top_k), int(np.isfinite(agg).sum()))
+    top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))
+    top = top[np.argsort(-agg[top], kind="stable")][:k]
+    return [Match(identity=identities[i], row=int(best_rows[i]),
+                  cosine=float(np.asarray(matrix[best_rows[i]]) @ query),
+                  score=float(display(agg[i]))) for i in top]
