@@ -1,0 +1,37 @@
+"""app/datasets stands alone: stdlib and tqdm only, no flask, no click, nothing else from app."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "app", "datasets")
+
+
+def test_imports_are_stdlib_tqdm_or_relative():
+    for name in sorted(os.listdir(PACKAGE)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(PACKAGE, name), encoding="utf-8") as f:
+            tree = ast.parse(f.read(), name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                tops = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                tops = [node.module.split(".")[0]]
+            else:
+                continue
+            for top in tops:
+                assert top in sys.stdlib_module_names or top == "tqdm", f"{name} imports {top}"
+
+
+def test_loads_as_a_top_level_package_without_flask_or_click():
+    code = ("import sys; import datasets; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'click', 'app'));"
+            "assert not bad, bad; assert datasets.LFW.folder == 'lfw'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(PACKAGE),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
