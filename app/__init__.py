@@ -6,9 +6,10 @@ The application factory; the layers and their allowed imports are in docs/archit
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported by create_app, so app.datasets and the pipeline load without it
+    from flask import Flask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,6 +20,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     With EAGER_LOAD (set by wsgi.py for gunicorn) the networks and the gallery load here, once per
     process; otherwise on first use.
     """
+    from flask import Flask
+
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
     from app import api, cli, config, extensions, http, web

@@ -41,8 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # Average the embedding of the crop and of its mirror image.
     "EMBED_FLIP": False,
     # --- gallery & scoring ----------------------------------------------------------------
-    # Gallery served by the app: instance/galleries/<GALLERY>/
-    "GALLERY": "demo",
+    # Gallery served by the app: instance/galleries/<GALLERY>. Empty: the first of
+    # GALLERY_PREFERENCE that has been built (LFW once `make gallery-lfw` ran, else the demo).
+    "GALLERY": "",
+    "GALLERY_PREFERENCE": ["lfw", "demo"],
     "TOP_K": 5,
     "TOP_K_MAX": 20,
     # Per-identity aggregation: "max" (best photo) or "mean_n" (mean of the n best photos).
@@ -81,6 +83,11 @@ def weights_path(app: Flask) -> str:
     return app.config.get("WEIGHTS_PATH") or os.path.join(
         app.instance_path, "weights", "facenet_keras.weights.h5"
     )
+
+
+def datasets_dir(app: Flask) -> str:
+    """Folder of downloaded and extracted photo datasets (demo photos, LFW)."""
+    return app.config.get("DATASETS_DIR") or os.path.join(app.instance_path, "datasets")
 
 
 def galleries_dir(app: Flask) -> str:

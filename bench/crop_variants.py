@@ -48,7 +48,7 @@ def main() -> None:
 
     from app import create_app
     from app.evaluation.pairs import distances, kfold_report, read_pairs
-    from app.pipeline.build import read_file
+    from app.pipeline.batch import read_file
     from app.pipeline.errors import LooksLikeError
     from app.pipeline.faces import decode
 

@@ -65,7 +65,7 @@ def make_app():
     from app import create_app
 
     def make(**overrides):
-        return create_app({"TESTING": True, "EAGER_LOAD": True, **overrides})
+        return create_app({"TESTING": True, "EAGER_LOAD": True, "GALLERY": "demo", **overrides})
     return make
 
 

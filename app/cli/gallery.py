@@ -3,37 +3,144 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import click
+import numpy as np
 from flask import current_app
 from flask.cli import AppGroup
 
 from app.cli.common import open_gallery
-from app.config import galleries_dir
+from app.config import datasets_dir, galleries_dir
+from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw, read_names
 from app.extensions import get_engine
 from app.pipeline.build import build_gallery
 from app.pipeline.errors import StartupError
-from app.pipeline.gallery import display_name
+from app.pipeline.upgrade import rename_identities, upgrade_gallery
 
 gallery_cli = AppGroup("gallery", help="Celebrity galleries.")
 
 
-@gallery_cli.command("build")
-@click.argument("src_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--name", required=True, help="Gallery name: instance/galleries/NAME/.")
-def gallery_build(src_dir: str, name: str) -> None:
-    """Detect, crop and embed SRC_DIR/<Identity Name>/<photos> into gallery NAME."""
-    engine = get_engine()
-    out = os.path.join(galleries_dir(current_app), name)
-    try:
-        report = build_gallery(src_dir, out, engine.detector, engine.embedder, current_app.config)
-    except (StartupError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
+def galleries() -> str:
+    """The galleries folder of the current app."""
+    return galleries_dir(current_app)
+
+
+def echo_report(report) -> None:
+    """The skipped files (first 20) and the summary line of a build."""
     for path, reason in report.skipped_files[:20]:
         click.echo(f"  skipped ({reason}): {path}")
     if len(report.skipped_files) > 20:
         click.echo(f"  ... and {len(report.skipped_files) - 20} more (see manifest.json)")
     click.echo(report.summary())
+
+
+def load_names(path: str | None) -> dict[str, dict]:
+    """Folder id -> display name and attributes from a names CSV (VGGFace2 identity_meta.csv or
+    folder,name[,gender]); empty without a file."""
+    if not path:
+        return {}
+    try:
+        return read_names(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"names file {path}: {exc}") from exc
+
+
+PER_IDENTITY_HELP = ("Keep the K best photos of each identity (resolution, detection confidence, face size; "
+                     "thresholds relaxed step by step when fewer than K pass).")
+NAMES_HELP = "CSV of display names and attributes: VGGFace2 identity_meta.csv or folder,name[,gender]."
+
+
+def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = False,
+               per_identity: int | None = None) -> None:
+    """Build gallery NAME from SRC_DIR with the app's networks and print the report."""
+    engine = get_engine()
+    try:
+        report = build_gallery(src_dir, galleries(), name, engine.detector, engine.embedder, current_app.config,
+                               names=names, resume=resume, per_identity=per_identity)
+    except (StartupError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    echo_report(report)
+
+
+@gallery_cli.command("build")
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--name", required=True, help="Gallery name: instance/galleries/NAME.")
+@click.option("--names", "names_file", type=click.Path(exists=True, dir_okay=False), help=NAMES_HELP)
+@click.option("--resume", is_flag=True, help="Continue a killed build of NAME from its last finished chunk.")
+@click.option("--per-identity", type=click.IntRange(min=1), help=PER_IDENTITY_HELP)
+def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool, per_identity: int | None) -> None:
+    """Detect, crop and embed SRC_DIR/<Identity Name>/<photos> into a new version of gallery NAME."""
+    build_into(src_dir, name, load_names(names_file), resume, per_identity)
+
+
+@gallery_cli.command("download")
+@click.argument("dataset", type=click.Choice(["lfw"]))
+@click.option("--name", default="lfw", show_default=True, help="Gallery to build from it.")
+@click.option("--url", help=f"Download from here instead of {LFW.url}.")
+@click.option("--sha256", help="The archive's sha256 (with --url).")
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
+              help="Use this lfw.tgz already on disk instead of downloading.")
+@click.option("--resume", is_flag=True, help="Continue a killed gallery build.")
+@click.option("--per-identity", type=click.IntRange(min=1), help=PER_IDENTITY_HELP)
+def gallery_download(dataset: str, name: str, url: str | None, sha256: str | None, from_file: str | None,
+                     resume: bool, per_identity: int | None) -> None:
+    """Download Labeled Faces in the Wild (5,749 people), check and unpack it, build gallery NAME."""
+    if (url is None) != (sha256 is None):
+        raise click.UsageError("--url and --sha256 go together")
+    source = replace(LFW, url=url, sha256=sha256) if url else LFW
+    root = os.path.join(datasets_dir(current_app), "lfw")
+    os.makedirs(root, exist_ok=True)
+    try:
+        photos = fetch_lfw(root, source, from_file=from_file)
+    except (DownloadError, UnsafeArchive, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"LFW photos in {photos}")
+    build_into(photos, name, {}, resume, per_identity)
+
+
+@gallery_cli.command("add")
+@click.argument("name")
+@click.argument("src_dir", type=click.Path(exists=True, file_okay=False))
+def gallery_add(name: str, src_dir: str) -> None:
+    """Add the photos of SRC_DIR/<Identity>/ to gallery NAME without re-embedding its rows (atomic)."""
+    engine = get_engine()
+    base = open_gallery(name)
+    try:
+        base.check_pipeline(current_app.config)
+        report = build_gallery(src_dir, galleries(), name, engine.detector, engine.embedder, current_app.config,
+                               base=base)
+    except (StartupError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    echo_report(report)
+
+
+@gallery_cli.command("names")
+@click.argument("name")
+@click.argument("names_file", type=click.Path(exists=True, dir_okay=False))
+def gallery_names(name: str, names_file: str) -> None:
+    """Set the display names and attributes of gallery NAME's identities from a names CSV."""
+    open_gallery(name)
+    gallery = rename_identities(galleries(), name, load_names(names_file))
+    click.echo(f"gallery {name}: names from {names_file} ({len(gallery.identities)} identities)")
+
+
+@gallery_cli.command("upgrade")
+@click.argument("name")
+@click.option("--names", "names_file", type=click.Path(exists=True, dir_okay=False), help=NAMES_HELP)
+def gallery_upgrade(name: str, names_file: str | None) -> None:
+    """Convert gallery NAME from format 1 to format 2 (no photo is embedded again)."""
+    if not os.path.isdir(os.path.join(galleries(), name)):
+        raise click.ClickException(f"no gallery {name} in {galleries()}")
+    try:
+        gallery = upgrade_gallery(galleries(), name, current_app.config, load_names(names_file))
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if gallery is None:
+        click.echo(f"gallery {name} is already in format 2")
+    else:
+        click.echo(f"gallery {name}: upgraded to format 2 ({len(gallery)} faces of {len(gallery.identities)} "
+                   f"identities) at {gallery.path}")
 
 
 @gallery_cli.command("info")
@@ -42,12 +149,14 @@ def gallery_info(name: str) -> None:
     """Identities, photos and skipped counts of gallery NAME."""
     gallery = open_gallery(name)
     m = gallery.manifest
-    counts = {i: int((gallery.labels == k).sum()) for k, i in enumerate(gallery.identities)}
+    counts = np.bincount(gallery.labels, minlength=len(gallery.identities))
     click.echo(f"gallery {name}: {len(gallery)} faces, {len(gallery.identities)} identities, "
-               f"{m.get('photos', '?')} photos, built {m.get('created', '?')} from {m.get('source_dir', '?')}")
+               f"{m.get('photos', '?')} photos, built {m.get('created', '?')} from "
+               f"{', '.join(m.get('source_dirs', [])) or '?'}; version {os.path.basename(gallery.path)}")
     skipped = m.get("skipped", {})
     click.echo("skipped: " + (", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) or "none"))
-    for identity, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]:
-        click.echo(f"  {display_name(identity):30s} {n}")
+    order = sorted(range(len(counts)), key=lambda k: (-counts[k], gallery.names[k]))
+    for k in order[:20]:
+        click.echo(f"  {gallery.names[k]:30s} {counts[k]}")
     if len(counts) > 20:
         click.echo(f"  ... and {len(counts) - 20} more identities")

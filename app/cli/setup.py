@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.config import weights_path
+from app.config import datasets_dir, weights_path
 from app.pipeline import sources
 
 weights_cli = AppGroup("weights", help="FaceNet weights.")
@@ -23,7 +23,7 @@ def downloads_dir() -> str:
 
 def demo_dir() -> str:
     """Folder of the 5-celebrity demo photos (train/ and val/)."""
-    return os.path.join(current_app.instance_path, "datasets", "5-celebrity-faces")
+    return os.path.join(datasets_dir(current_app), "5-celebrity-faces")
 
 
 @weights_cli.command("fetch")

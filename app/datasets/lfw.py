@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 
 from .archive import safe_extract
-from .download import ChecksumError, DownloadError, FROM_HINT, download, sha256_file
+from .download import FROM_HINT, ChecksumError, DownloadError, download, sha256_file
 
 LFW_IDENTITIES = 5749
 LFW_PHOTOS = 13233

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.pipeline.build import embed_files
+from app.pipeline.batch import embed_files
 from app.pipeline.engine import Engine
 from app.pipeline.errors import StartupError
 from app.pipeline.gallery import Gallery, pipeline_settings
 from app.pipeline.scoring import euclidean_distances
+from app.pipeline.store import served_galleries
 from app.pipeline.verify import load_calibration, save_calibration
 from models.calibration import Calibration, expected_calibration_error, fit_logistic, reliability_table
 from models.metrics import accuracy_f1_at, best_f1_threshold, roc_auc, roc_curve
@@ -130,15 +131,15 @@ def roc_points(dist: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def gallery_cache(galleries_dir: str, images_dir: str, config: dict) -> dict[str, np.ndarray]:
     """Embeddings already computed by a gallery built from images_dir with the same settings."""
     wanted = os.path.realpath(images_dir)
-    for name in sorted(os.listdir(galleries_dir)) if os.path.isdir(galleries_dir) else []:
+    for name in served_galleries(galleries_dir):
         try:
             gallery = Gallery.load(os.path.join(galleries_dir, name))
             gallery.check_pipeline(config)  # other settings: not the pipeline's embeddings
         except StartupError:
             continue
-        if os.path.realpath(gallery.manifest.get("source_dir", "")) == wanted:
-            return {os.path.realpath(os.path.join(wanted, row["source"])): np.asarray(gallery.embeddings[i])
-                    for i, row in enumerate(gallery.rows)}
+        if wanted in (os.path.realpath(d) for d in gallery.manifest.get("source_dirs", [])):
+            sources = gallery.row_metadata()["source"]
+            return {os.path.realpath(str(src)): np.asarray(gallery.embeddings[i]) for i, src in enumerate(sources)}
     return {}
 
 

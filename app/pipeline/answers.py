@@ -26,8 +26,9 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
         "faces": [f.to_dict() for f in result.query.faces],
         "gallery": result.gallery,
         "scorer": result.scorer,
-        "matches": [{"name": display_name(m.identity), "identity": m.identity,
+        "matches": [{"name": m.name or display_name(m.identity), "identity": m.identity,
                      "score": round(m.score, 4), "cosine": round(m.cosine, 4),
+                     "resemblance": None if m.resemblance is None else round(m.resemblance, 1),
                      "image_url": image_url(result.gallery, m.row)} for m in result.matches],
     }
 

@@ -1,199 +1,244 @@
-"""Batch builds: many photo files through the per-photo path, into a new gallery (atomic)."""
+"""Gallery builds: photo files through the per-photo path in checkpointed chunks, then a new version.
+
+Work happens in ``galleries/.building/NAME/``: ``plan.json`` (the files, in order), then one
+``chunks/NNNNN.npz`` per chunk of EMBED_BATCH_SIZE photos, written atomically after its
+thumbnails. A build killed at any point continues with ``resume=True`` from the last finished
+chunk (no photo embedded twice); the result is then written as a new version and published
+(app/pipeline/store.py). ``base`` adds photos to an existing gallery without re-embedding it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
+from app.pipeline import store
+from app.pipeline.batch import analyze_files, list_photos
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
-from app.pipeline.errors import LooksLikeError
-from app.pipeline.faces import FaceResult, analyze_photos
-from app.pipeline.gallery import (
-    EMBEDDINGS_FILE,
-    FORMAT_VERSION,
-    MANIFEST_FILE,
-    THUMBS_DIR,
-    pipeline_settings,
-    thumb_path,
-)
+from app.pipeline.gallery import FORMAT_VERSION, THUMBS_DIR, Gallery, display_name, pipeline_settings, thumb_path
+from app.pipeline.quality import LEVELS, select_per_identity
+from app.pipeline.resemblance import reference_scores
+from app.pipeline.scoring import Aggregation
+from app.pipeline.store import link_or_copy
 
-
-@dataclass
-class FileFace:
-    """The main face of one file, or why there is none (`error` holds the error code)."""
-
-    path: str
-    result: FaceResult | None = None
-    error: str | None = None
-
-
-def read_file(path: str) -> bytes | None:
-    """File bytes, None when the file cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def analyze_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict) -> list[FileFace]:
-    """The embedded main face of each file (error code instead for unusable files)."""
-    out = [FileFace(path) for path in paths]
-    blobs = [read_file(path) for path in paths]
-    for item, data in zip(out, blobs):
-        if data is None:
-            item.error = "missing"
-    readable = [item for item in out if item.error is None]
-    results = analyze_photos([data for data in blobs if data is not None], detector, embedder, config)
-    for item, result in zip(readable, results):
-        if isinstance(result, LooksLikeError):
-            item.error = result.code
-        else:
-            item.result = result
-    return out
-
-
-def embedded_chunks(paths: list[str], detector: Detector, embedder: Embedder, config: dict,
-                    desc: str, progress: bool = True) -> Iterator[list[FileFace]]:
-    """Files in chunks of EMBED_BATCH_SIZE, each usable one with its embedding, under a tqdm bar."""
-    from tqdm import tqdm
-
-    batch = int(config["EMBED_BATCH_SIZE"])
-    faces = skipped = 0
-    with tqdm(total=len(paths), desc=desc, unit="photo", disable=not progress) as bar:
-        for i in range(0, len(paths), batch):
-            items = analyze_files(paths[i:i + batch], detector, embedder, config)
-            good = sum(item.error is None for item in items)
-            yield items
-            faces, skipped = faces + good, skipped + len(items) - good
-            bar.update(len(items))
-            bar.set_postfix(faces=faces, skipped=skipped)
-
-
-def embed_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict,
-                desc: str = "embedding", progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Embeddings of the main face of each file, and the skip reason of each unusable file."""
-    embeddings: dict[str, np.ndarray] = {}
-    skipped: dict[str, str] = {}
-    for items in embedded_chunks(paths, detector, embedder, config, desc, progress):
-        for item in items:
-            if item.error:
-                skipped[item.path] = item.error
-            else:
-                embeddings[item.path] = item.result.embedding
-    return embeddings, skipped
+WORK_DIR = ".building"
+SKIPPED_LISTED = 1000  # skipped files named in the manifest (all are counted)
 
 
 @dataclass
 class BuildReport:
     """What a gallery build did."""
 
-    path: str  # the gallery folder written
+    name: str
+    path: str  # the version folder published
     source_dir: str
-    rows: int
-    identities: int
-    photos: int
-    skipped: Counter
-    skipped_files: list[tuple[str, str]]
-    seconds: float
+    rows: int = 0
+    identities: int = 0
+    photos: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_photos: int = 0  # photos whose chunk a killed build had already finished
+    added_to: int = 0  # rows kept from the gallery added to
+    quality: dict = field(default_factory=dict)  # per identity: photos kept and the level that let them
 
     def summary(self) -> str:
-        """One line for the terminal."""
+        """One line for the terminal, with the throughput."""
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items())) or "none"
-        return (f"gallery {os.path.basename(self.path)}: {self.rows} faces of {self.identities} identities "
-                f"from {self.photos} photos in {self.seconds:.1f}s; skipped: {skipped}")
+        done = self.photos - self.resumed_photos
+        rate = done / self.seconds if self.seconds else 0.0
+        extra = f"; {self.resumed_photos} photos resumed from a killed build" if self.resumed_photos else ""
+        extra += f"; {self.added_to} rows kept from the previous version" if self.added_to else ""
+        if self.quality:
+            relaxed = sum(q["level"] > 0 for q in self.quality.values())
+            extra += f"; best photos kept per identity ({relaxed} identities needed relaxed thresholds)"
+        return (f"gallery {self.name}: {self.rows} faces of {self.identities} "
+                f"identities from {self.photos} photos in {self.seconds:.1f}s ({rate:.1f} photos/s); "
+                f"skipped: {skipped}{extra}")
 
 
-def list_photos(src_dir: str) -> list[tuple[str, str]]:
-    """(identity, path) for every file under SRC_DIR/<identity>/, sorted."""
-    items = []
-    for identity in sorted(os.listdir(src_dir)):
-        folder = os.path.join(src_dir, identity)
-        if not os.path.isdir(folder) or identity.startswith("."):
-            continue
-        for fname in sorted(os.listdir(folder)):
-            full = os.path.join(folder, fname)
-            if os.path.isfile(full) and not fname.startswith("."):
-                items.append((identity, full))
+def _plan(work: str, items: list[tuple[str, str]], config: dict, resume: bool) -> list[tuple[str, str]]:
+    """The build's file list: the interrupted build's when resuming the same job, else a new one."""
+    plan_file = os.path.join(work, "plan.json")
+    job = {"items": items, "pipeline": pipeline_settings(config), "chunk": int(config["EMBED_BATCH_SIZE"])}
+    if resume and os.path.isfile(plan_file):
+        with open(plan_file, encoding="utf-8") as f:
+            if json.load(f) == json.loads(json.dumps(job)):
+                return items
+    shutil.rmtree(work, ignore_errors=True)  # a stale or different job: start afresh
+    os.makedirs(os.path.join(work, "chunks"))
+    with open(plan_file + ".part", "w", encoding="utf-8") as f:
+        json.dump(job, f)
+    os.replace(plan_file + ".part", plan_file)
     return items
 
 
-def build_gallery(src_dir: str, out_dir: str, detector: Detector, embedder: Embedder,
-                  config: dict, progress: bool = True) -> BuildReport:
-    """Detect, crop and embed every photo of src_dir into a new gallery at out_dir (atomic)."""
+def _chunk_file(work: str, c: int) -> str:
+    """Checkpoint file of chunk c."""
+    return os.path.join(work, "chunks", f"{c:05d}.npz")
+
+
+def _run_chunk(work: str, c: int, paths: list[str], detector, embedder, config: dict) -> None:
+    """Embed one chunk; write its thumbnails, then its checkpoint (atomically, the commit mark)."""
+    thumbs = os.path.join(work, "thumbs", f"{c:05d}")
+    shutil.rmtree(thumbs, ignore_errors=True)
+    os.makedirs(thumbs)
+    items = analyze_files(paths, detector, embedder, config)
+    kept = [i for i, item in enumerate(items) if item.error is None]
+    for j, i in enumerate(kept):
+        Image.fromarray(items[i].result.thumbnail(config["THUMB_SIZE"])).save(
+            os.path.join(thumbs, f"{j}.jpg"), quality=88)
+    faces = [items[i].result.face for i in kept]
+    part = _chunk_file(work, c) + ".part.npz"
+    np.savez(part, item=np.array(kept, np.int32),
+             embedding=np.array([items[i].result.embedding for i in kept], np.float32).reshape(-1, 128),
+             box=np.array([f.original_box() for f in faces], np.int32).reshape(-1, 4),
+             confidence=np.array([f.confidence for f in faces], np.float32),
+             photo_side=np.array([min(items[i].result.photo.original_size) for i in kept], np.int32),
+             skipped=np.array([i for i, item in enumerate(items) if item.error], np.int32),
+             reason=np.array([item.error for item in items if item.error], dtype="U32"))
+    os.replace(part, _chunk_file(work, c))
+
+
+def _chunks(work: str, items, detector, embedder, config: dict, desc: str, progress: bool,
+            report: BuildReport) -> Iterator[tuple[int, dict]]:
+    """(chunk number, checkpoint arrays) of every chunk, running those not finished yet."""
+    from tqdm import tqdm
+
+    size = int(config["EMBED_BATCH_SIZE"])
+    faces = 0
+    with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
+        for c, start in enumerate(range(0, len(items), size)):
+            paths = [path for _, path in items[start:start + size]]
+            if os.path.isfile(_chunk_file(work, c)):
+                report.resumed_photos += len(paths)
+            else:
+                _run_chunk(work, c, paths, detector, embedder, config)
+            with np.load(_chunk_file(work, c)) as data:
+                arrays = {key: data[key] for key in data.files}
+            faces += len(arrays["item"])
+            bar.update(len(paths))
+            bar.set_postfix(faces=faces, skipped=bar.n - faces)
+            yield c, arrays
+
+
+def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector, embedder: Embedder,
+                  config: dict, names: dict[str, dict] | None = None, resume: bool = False,
+                  base: Gallery | None = None, per_identity: int | None = None,
+                  progress: bool = True) -> BuildReport:
+    """Detect, crop and embed every photo of src_dir into a new version of gallery `name`.
+
+    names maps folder ids to {"name": display name, other attributes}; base is a gallery whose
+    rows are kept (photos it already holds are not embedded again); per_identity keeps the K best
+    photos of each identity (app/pipeline/quality.py).
+    """
     if not os.path.isdir(src_dir):
         raise FileNotFoundError(f"{src_dir} is not a folder of <identity>/<photos> sub-folders")
-    items = list_photos(src_dir)
-    if not items:
-        raise ValueError(f"{src_dir} has no <identity>/<photo> files")
     start = time.perf_counter()
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.building-")
+    items = list_photos(src_dir)
+    if base is not None:
+        have = set(base.row_metadata()["source"].tolist())
+        items = [(identity, path) for identity, path in items if path not in have]
+    if not items and base is None:
+        raise ValueError(f"{src_dir} has no <identity>/<photo> files")
+    work = os.path.join(galleries, WORK_DIR, name)
+    store.clean_stale(galleries, name)
+    items = _plan(work, items, config, resume)
+    report = BuildReport(name=name, path="", source_dir=os.path.abspath(src_dir), photos=len(items))
+    version = store.new_version(galleries, name)
     try:
-        os.makedirs(os.path.join(tmp, THUMBS_DIR))
-        report = BuildReport(path=out_dir, source_dir=os.path.abspath(src_dir), rows=0, identities=0, photos=len(items),
-                             skipped=Counter(), skipped_files=[], seconds=0.0)
-        rows: list[dict] = []
-        embeddings: list[np.ndarray] = []
-        identity_of = {path: identity for identity, path in items}
-        for chunk in embedded_chunks([path for _, path in items], detector, embedder, config,
-                                     f"gallery {os.path.basename(out_dir)}", progress):
-            for item in chunk:
-                if item.error:
-                    report.skipped[item.error] += 1
-                    report.skipped_files.append((item.path, item.error))
-                    continue
-                face = item.result.face
-                Image.fromarray(item.result.thumbnail(config["THUMB_SIZE"])).save(
-                    thumb_path(tmp, len(rows)), quality=88)
-                embeddings.append(item.result.embedding)
-                rows.append({"identity": identity_of[item.path],
-                             "source": os.path.relpath(item.path, report.source_dir),
-                             "box": face.original_box(), "confidence": round(face.confidence, 4)})
-        if not rows:
+        columns = _assemble(work, version, items, base, detector, embedder, config, names or {}, progress, report,
+                            per_identity)
+        if not columns["rows"]:
             raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
-        matrix = np.stack(embeddings).astype(np.float32)
-        np.save(os.path.join(tmp, EMBEDDINGS_FILE), matrix)
-        report.rows = len(rows)
-        report.identities = len({r["identity"] for r in rows})
         report.seconds = time.perf_counter() - start
-        manifest = {
-            "format": FORMAT_VERSION, "name": os.path.basename(out_dir), "source_dir": report.source_dir,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "embedding": {"model": "facenet_keras (Inception-ResNet-v1, MS-Celeb-1M)",
-                          "dim": int(matrix.shape[1])},
-            "pipeline": pipeline_settings(config),
-            "photos": report.photos, "identities": report.identities,
-            "skipped": dict(report.skipped),
-            "skipped_files": [{"file": os.path.relpath(p, report.source_dir), "reason": r}
-                              for p, r in report.skipped_files],
-            "rows": rows,
-        }
-        with open(os.path.join(tmp, MANIFEST_FILE), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=1)
-        _swap_into_place(tmp, out_dir)
-        return report
+        _write(version, columns, report, base, config, name, per_identity)
+        report.path = store.publish(galleries, name, version)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.isdir(version):  # not published: a failed build leaves no partial version
+            shutil.rmtree(version, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return report
 
 
-def _swap_into_place(tmp: str, out_dir: str) -> None:
-    """Rename a finished build over out_dir, removing the previous gallery only afterwards."""
-    old = None
-    if os.path.exists(out_dir):
-        old = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(out_dir)), prefix=".old-")
-        os.replace(out_dir, os.path.join(old, "g"))
-    os.replace(tmp, out_dir)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+def _assemble(work, version, items, base, detector, embedder, config, names, progress, report,
+              per_identity: int | None = None) -> dict:
+    """Run or reuse every chunk; gather rows, thumbnails and the identity table into `version`."""
+    table = list(base.identity_table) if base is not None else []
+    index = {entry["id"]: k for k, entry in enumerate(table)}
+    cols: dict[str, list] = {k: [] for k in ("embedding", "label", "source", "box", "confidence", "photo_side")}
+    thumbs: list[str] = []
+    if base is not None:
+        meta = base.row_metadata()
+        cols.update(embedding=[np.asarray(base.embeddings)], label=[base.labels], source=[meta["source"]],
+                    box=[meta["box"]], confidence=[meta["confidence"]],
+                    photo_side=[meta.get("photo_side", np.zeros(len(base), np.int32))])
+        thumbs += [base.thumb_path(row) for row in range(len(base))]
+        report.added_to = len(base)
+    size = int(config["EMBED_BATCH_SIZE"])
+    for c, arrays in _chunks(work, items, detector, embedder, config, f"gallery {os.path.basename(work)}",
+                             progress, report):
+        chunk_items = [items[c * size + int(i)] for i in arrays["item"]]
+        for j, (identity, _) in enumerate(chunk_items):
+            if identity not in index:
+                index[identity] = len(table)
+                extra = dict(names.get(identity, {}))
+                table.append({"id": identity, "name": extra.pop("name", None) or display_name(identity), **extra})
+            thumbs.append(os.path.join(work, "thumbs", f"{c:05d}", f"{j}.jpg"))
+        cols["embedding"].append(arrays["embedding"])
+        cols["label"].append(np.array([index[identity] for identity, _ in chunk_items], np.int32))
+        cols["source"].append(np.array([path for _, path in chunk_items], dtype=str))
+        for key in ("box", "confidence", "photo_side"):
+            cols[key].append(arrays[key])
+        for i, reason in zip(arrays["skipped"], arrays["reason"]):
+            report.skipped[str(reason)] += 1
+            report.skipped_files.append((items[c * size + int(i)][1], str(reason)))
+    out = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+    order = np.arange(len(thumbs))
+    if per_identity:
+        order, report.quality = select_per_identity(out["label"], out["photo_side"], out["box"],
+                                                    out["confidence"], per_identity)
+        report.quality = {table[k]["id"]: v for k, v in report.quality.items()}
+    for row, src in enumerate(order):
+        link_or_copy(thumbs[src], thumb_path(version, row))
+    return {"rows": len(order), "table": table, **{k: v[order] if len(v) else v for k, v in out.items()}}
+
+
+def _write(version: str, cols: dict, report: BuildReport, base: Gallery | None, config: dict, name: str,
+           per_identity: int | None) -> None:
+    """Write the arrays, the resemblance reference and the manifest of a finished version."""
+    from app.pipeline.gallery import check_matrix
+
+    matrix = np.asarray(cols["embedding"], np.float32)
+    check_matrix(matrix, f"the embeddings of gallery {name}", "The build produced damaged rows.", sample=None)
+    labels = cols["label"].astype(np.int32)
+    report.rows, report.identities = len(matrix), len(np.unique(labels))
+    aggregation = Aggregation.from_config(config)
+    resemblance = reference_scores(matrix, labels, len(cols["table"]), aggregation)
+    sources = (base.manifest.get("source_dirs", []) if base is not None else []) + [report.source_dir]
+    manifest = {
+        "format": FORMAT_VERSION, "name": name, "source_dirs": sorted(set(sources)),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "embedding": {"model": "facenet_keras (Inception-ResNet-v1, MS-Celeb-1M)", "dim": int(matrix.shape[1])},
+        "pipeline": pipeline_settings(config), "rows": report.rows, "identities": len(cols["table"]),
+        "photos": report.photos + report.added_to, "skipped": dict(report.skipped),
+        "skipped_files": [{"file": p, "reason": r} for p, r in report.skipped_files[:SKIPPED_LISTED]],
+        "resemblance": {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
+                        "reference_scores": int(len(resemblance))},
+        "thumbs": THUMBS_DIR,
+    }
+    if per_identity:
+        manifest["quality"] = {"per_identity": per_identity, "levels": list(LEVELS), "identities": report.quality}
+    store.write_version(version, matrix, labels, cols["table"],
+                        {"source": cols["source"], "box": cols["box"].astype(np.int32).reshape(-1, 4),
+                         "confidence": cols["confidence"].astype(np.float32),
+                         "photo_side": cols["photo_side"].astype(np.int32)}, manifest, resemblance)

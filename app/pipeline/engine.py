@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from app.pipeline.embed import Embedder
 from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
 from app.pipeline.faces import FaceResult, analyze_photo
 from app.pipeline.gallery import Gallery
+from app.pipeline.resemblance import percentile, reference_scores
 from app.pipeline.scoring import Aggregation, CosineScorer, Match, Scorer
 from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
 
@@ -80,6 +81,7 @@ class Engine:
         self._scorer: Scorer | None = None
         self._calibration = None
         self._check_calibration = None
+        self._resemblance: np.ndarray | None = None
         self._loaded = False
 
     @property
@@ -108,7 +110,7 @@ class Engine:
         """The configured gallery, memory-mapped (opened on first use)."""
         with self._lock:
             if self._gallery is None:
-                gallery = Gallery.load(self.gallery_path(self.config["GALLERY"]))
+                gallery = Gallery.load(self.gallery_path(self.gallery_name()))
                 gallery.check_pipeline(self.config)
                 self._gallery = gallery
             return self._gallery
@@ -153,6 +155,29 @@ class Engine:
                                                            self.config["CHECK_CALIBRATION"])
             return self._check_calibration
 
+    @property
+    def resemblance_reference(self) -> np.ndarray:
+        """Best-match scores of non-gallery people under the scorer in use (stored at build for cosine)."""
+        with self._lock:
+            if self._resemblance is None:
+                gallery, scorer, aggregation = self.gallery, self.scorer, Aggregation.from_config(self.config)
+                stored = gallery.manifest.get("resemblance", {})
+                wanted = {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n}
+                reference = gallery.resemblance_reference()
+                if reference is None or scorer.name != "cosine" or \
+                        any(stored.get(k) != v for k, v in wanted.items()):
+                    reference = reference_scores(gallery.embeddings, gallery.labels, len(gallery.identities),
+                                                 aggregation, row_scores=scorer.row_scores, sample=300)
+                self._resemblance = reference
+            return self._resemblance
+
+    def gallery_name(self) -> str:
+        """GALLERY, or else the first gallery of GALLERY_PREFERENCE that exists (the last one if none)."""
+        if self.config["GALLERY"]:
+            return self.config["GALLERY"]
+        preference = list(self.config["GALLERY_PREFERENCE"])
+        return next((n for n in preference if os.path.isdir(self.gallery_path(n))), preference[-1])
+
     def gallery_path(self, name: str) -> str:
         """Folder of a named gallery."""
         return os.path.join(self.paths.galleries, name)
@@ -160,6 +185,7 @@ class Engine:
     def load_all(self) -> None:
         """Open the gallery and build every network now (start-up, never per request)."""
         _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration, self.check_calibration
+        _ = self.resemblance_reference
         self._loaded = True
 
     def ready(self) -> bool:
@@ -182,6 +208,9 @@ class Engine:
         gallery, scorer = self.gallery, self.scorer
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
                               Aggregation.from_config(self.config))
+        reference = self.resemblance_reference
+        matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference))
+                   for m in matches]
         timings = dict(query.timings, score=time.perf_counter() - t0)
         return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
                            scorer=scorer.name)

@@ -9,11 +9,14 @@ row score to the [0, 1] score users see. :mod:`app.pipeline.learned` implements 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 AGGREGATES = ("max", "mean_n")
+SHORTLIST_MIN = 64  # rows aggregated per query at least
+SHORTLIST_PER_MATCH = 8  # and this many per requested identity and averaged row
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,20 @@ class Aggregation:
 
 @dataclass(frozen=True)
 class Match:
-    """One matched identity: its best photo's row, that photo's cosine and the display score."""
+    """One matched identity: its best photo's row, that photo's cosine and the display score.
+
+    `label` indexes the gallery's identity table; `name` and `resemblance` (the percentile of the
+    aggregated score among non-gallery people's best matches) are filled in by the engine.
+    """
 
     identity: str
     row: int
     cosine: float
     score: float
+    label: int = -1
+    raw: float = 0.0  # the aggregated row score before display mapping
+    name: str = ""
+    resemblance: float | None = None
 
 
 class Scorer(ABC):
@@ -63,11 +74,35 @@ class Scorer(ABC):
         """Display score in [0, 1] of an aggregated row score."""
         return float(value)
 
+    def candidates(self, query: np.ndarray) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """A function giving the m best rows (any order) and their scores for this query.
+
+        This one scores every row once; an index-backed scorer searches its index instead.
+        """
+        sims = self.row_scores(query)
+        scored = np.flatnonzero(np.isfinite(sims))
+
+        def best(m: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = scored if m >= len(scored) else scored[np.argpartition(-sims[scored], m - 1)[:m]]
+            return rows, sims[rows]
+        return best
+
     def rank(self, query: np.ndarray, labels: np.ndarray, identities: list[str], top_k: int,
              aggregation: Aggregation) -> list[Match]:
-        """Top-k distinct identities for a query embedding."""
-        return rank_identities(self.row_scores(query), self.matrix, query, labels, identities, top_k,
-                               aggregation, self.display)
+        """Top-k distinct identities, aggregated over the best rows only (never a sort of every row).
+
+        The shortlist grows until it holds at least top_k identities, so "max" is exact; "mean_n"
+        averages each identity's best rows within the shortlist.
+        """
+        best, n = self.candidates(query), len(labels)
+        m = min(n, max(SHORTLIST_MIN, top_k * max(aggregation.mean_n, 1) * SHORTLIST_PER_MATCH))
+        while True:
+            rows, scores = best(m)
+            if m >= n or len(rows) < m or len(np.unique(labels[rows])) >= top_k:
+                break
+            m = min(n, m * 4)
+        return rank_identities(scores, self.matrix, query, labels[rows], identities, top_k, aggregation,
+                               self.display, rows=rows)
 
 
 def cosine_to_score(cosine: np.ndarray | float) -> np.ndarray | float:
@@ -125,13 +160,16 @@ def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: in
 
 def rank_identities(sims: np.ndarray, matrix: np.ndarray, query: np.ndarray, labels: np.ndarray,
                     identities: list[str], top_k: int, aggregation: Aggregation,
-                    display=cosine_to_score) -> list[Match]:
-    """Top-k distinct identities by per-row scores `sims` (-inf = not scored)."""
-    agg, best_rows = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities),
-                                           aggregation)
+                    display=cosine_to_score, rows: np.ndarray | None = None) -> list[Match]:
+    """Top-k distinct identities by per-row scores `sims` (-inf = not scored).
+
+    With `rows`, sims and labels are those of these matrix rows only (a shortlist).
+    """
+    agg, best = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities), aggregation)
+    best_rows = best if rows is None else np.where(best >= 0, np.asarray(rows)[np.maximum(best, 0)], -1)
     k = min(int(top_k), int(np.isfinite(agg).sum()))
     top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))
     top = top[np.argsort(-agg[top], kind="stable")][:k]
     return [Match(identity=identities[i], row=int(best_rows[i]),
                   cosine=float(np.asarray(matrix[best_rows[i]]) @ query),
-                  score=float(display(agg[i]))) for i in top]
+                  score=float(display(agg[i])), label=int(i), raw=float(agg[i])) for i in top]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.pipeline.errors import BadRequest
-from app.pipeline.gallery import Gallery, display_name
+from app.pipeline.gallery import Gallery
 from app.pipeline.scoring import Scorer
 from models.calibration import Calibration
 
@@ -64,8 +64,7 @@ def check(probe: np.ndarray, anchors: np.ndarray, scorer: Scorer, calibration: C
 
 def subject_anchors(gallery: Gallery, subject: str) -> tuple[str, np.ndarray]:
     """(identity, anchor embeddings) of a gallery identity given by folder or display name."""
-    wanted = subject.strip().lower()
-    for k, identity in enumerate(gallery.identities):
-        if wanted in (identity.lower(), display_name(identity).lower()):
-            return identity, np.asarray(gallery.embeddings[gallery.labels == k])
-    raise BadRequest(f'Subject "{subject}" is not in gallery "{gallery.name}".', field="subject")
+    k = gallery.find_identity(subject)
+    if k is None:
+        raise BadRequest(f'Subject "{subject}" is not in gallery "{gallery.name}".', field="subject")
+    return gallery.identities[k], np.asarray(gallery.embeddings[gallery.labels == k])

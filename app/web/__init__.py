@@ -9,7 +9,6 @@ from flask import Blueprint, abort, current_app, render_template, request, send_
 from app.extensions import get_engine
 from app.http import inputs
 from app.pipeline.answers import verify_answer
-from app.pipeline.gallery import display_name
 from app.pipeline.imaging import encode_jpeg
 
 bp = Blueprint("web", __name__)
@@ -36,7 +35,8 @@ def index():
 def match():
     """Form post of a photo: results page with the visitor's face and the top-k celebrities."""
     result = inputs.match_request(get_engine())
-    cards = [{"name": display_name(m.identity), "score": m.score, "row": m.row} for m in result.matches]
+    cards = [{"name": m.name, "score": m.score, "resemblance": m.resemblance, "row": m.row}
+             for m in result.matches]
     return render_template("results.html", face=data_url(result.query.thumbnail(current_app.config["THUMB_SIZE"])),
                            faces_detected=len(result.query.faces), cards=cards,
                            gallery=result.gallery, scorer=result.scorer)

@@ -9,9 +9,9 @@ import random
 import socket
 import tarfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import pytest
 from PIL import Image

@@ -8,8 +8,7 @@ import re
 import pytest
 
 from app.datasets.download import ChecksumError
-from app.datasets.lfw import (LFW, LFW_FUNNELED, LFW_IDENTITIES, LFW_PAIRS, LFW_PHOTOS,
-                              RemoteFile, fetch_lfw)
+from app.datasets.lfw import LFW, LFW_FUNNELED, LFW_IDENTITIES, LFW_PAIRS, LFW_PHOTOS, RemoteFile, fetch_lfw
 
 
 def test_published_constants():

@@ -46,9 +46,9 @@ def lfw_small(tmp_path_factory):
     require_setup()
     from app import create_app
 
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "GALLERY": "demo"})
     engine = app.extensions["lookslike"]
-    build_gallery(str(src), str(root / "galleries" / "lfwsmall"), engine.detector, engine.embedder,
+    build_gallery(str(src), str(root / "galleries"), "lfwsmall", engine.detector, engine.embedder,
                   app.config, progress=False)
     return root
 
@@ -103,10 +103,11 @@ def test_app_serves_with_the_learned_model(make_app, lfw_small):
     assert ready["scorer"].startswith("learned:small (triplet")
     assert (lfw_small / "galleries" / "lfwsmall" / "encoded-small.npy").is_file()  # cached encodings
     gallery = app.extensions["lookslike"].gallery
-    row = next(i for i, r in enumerate(gallery.rows) if gallery.labels[i] == gallery.labels[i + 1])
-    probe = os.path.join(gallery.manifest["source_dir"], gallery.rows[row]["source"])
+    row = next(i for i in range(len(gallery) - 1) if gallery.labels[i] == gallery.labels[i + 1])
+    probe = str(gallery.row_metadata()["source"][row])
     body = client.post("/api/v1/match", json={"image": __import__("base64").b64encode(read(probe)).decode()}).get_json()
-    assert body["scorer"] == ready["scorer"] and body["matches"][0]["identity"] == gallery.rows[row]["identity"]
+    assert body["scorer"] == ready["scorer"]
+    assert body["matches"][0]["identity"] == gallery.identities[gallery.labels[row]]
     assert all(0 <= m["score"] <= 1 for m in body["matches"])
     page = client.post("/match", data={"photo": (open(probe, "rb"), "p.jpg")}, content_type="multipart/form-data")
     assert "scorer: learned:small" in page.get_data(as_text=True)

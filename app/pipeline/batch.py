@@ -1,0 +1,81 @@
+"""Many photo files through the per-photo path, in batches, skipping unusable files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.pipeline.detect import Detector
+from app.pipeline.embed import Embedder
+from app.pipeline.errors import LooksLikeError
+from app.pipeline.faces import FaceResult, analyze_photos
+
+
+@dataclass
+class FileFace:
+    """The main face of one file, or why there is none (`error` holds the error code)."""
+
+    path: str
+    result: FaceResult | None = None
+    error: str | None = None
+
+
+def read_file(path: str) -> bytes | None:
+    """File bytes, None when the file cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def analyze_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict) -> list[FileFace]:
+    """The embedded main face of each file (error code instead for unusable files)."""
+    out = [FileFace(path) for path in paths]
+    blobs = [read_file(path) for path in paths]
+    for item, data in zip(out, blobs):
+        if data is None:
+            item.error = "missing"
+    readable = [item for item in out if item.error is None]
+    results = analyze_photos([data for data in blobs if data is not None], detector, embedder, config)
+    for item, result in zip(readable, results):
+        if isinstance(result, LooksLikeError):
+            item.error = result.code
+        else:
+            item.result = result
+    return out
+
+
+def embed_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict,
+                desc: str = "embedding", progress: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Embeddings of the main face of each file, and the skip reason of each unusable file."""
+    from tqdm import tqdm
+
+    embeddings: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    batch = int(config["EMBED_BATCH_SIZE"])
+    with tqdm(total=len(paths), desc=desc, unit="photo", disable=not progress) as bar:
+        for i in range(0, len(paths), batch):
+            for item in analyze_files(paths[i:i + batch], detector, embedder, config):
+                if item.error:
+                    skipped[item.path] = item.error
+                else:
+                    embeddings[item.path] = item.result.embedding
+            bar.update(min(batch, len(paths) - i))
+    return embeddings, skipped
+
+
+def list_photos(src_dir: str) -> list[tuple[str, str]]:
+    """(identity, absolute path) for every file under SRC_DIR/<identity>/, sorted."""
+    items = []
+    for identity in sorted(os.listdir(src_dir)):
+        folder = os.path.join(src_dir, identity)
+        if not os.path.isdir(folder) or identity.startswith("."):
+            continue
+        for fname in sorted(os.listdir(folder)):
+            full = os.path.abspath(os.path.join(folder, fname))
+            if os.path.isfile(full) and not fname.startswith("."):
+                items.append((identity, full))
+    return items
