@@ -7,7 +7,7 @@ DEMO := instance/datasets/5-celebrity-faces
 PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow lint bench clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow lint bench bench-scale clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test-slow: setup  ## heavy checks (LFW, long training) marked slow
 
 lint: install  ## ruff: lint and import order (settings in pyproject.toml)
 	$(BIN)/ruff check .
+
+bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs index scoring side by side
+	test -f instance/galleries/synth100k/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 100000 --name synth100k --index
+	test -f instance/galleries/synth1m/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 1000000 --name synth1m
+	$(BIN)/python bench/index_scale.py --gallery synth100k
+	$(BIN)/python bench/index_scale.py --gallery synth1m
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py

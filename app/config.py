@@ -47,6 +47,13 @@ DEFAULTS: dict[str, Any] = {
     "GALLERY_PREFERENCE": ["lfw", "demo"],
     "TOP_K": 5,
     "TOP_K_MAX": 20,
+    # Vector index: "exact" scores every row; "ann" uses the gallery's index (faiss PQ fast-scan,
+    # built by `flask gallery build` above INDEX_MIN_ROWS or by `flask gallery index`); "auto":
+    # the index when the gallery has one and at least INDEX_MIN_ROWS rows, else exact.
+    "INDEX": "auto",
+    "INDEX_MIN_ROWS": 50_000,
+    # Rows the index shortlists per query, reranked exactly (measured in bench/scoring.py).
+    "INDEX_SHORTLIST": 1000,
     # Per-identity aggregation: "max" (best photo) or "mean_n" (mean of the n best photos).
     "SCORE_AGGREGATE": "max",
     "SCORE_MEAN_N": 3,

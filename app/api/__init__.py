@@ -61,4 +61,5 @@ def readyz():
         return jsonify({"status": "loading"}), 503
     gallery = engine.gallery
     return jsonify({"status": "ready", "gallery": gallery.name, "gallery_rows": len(gallery),
-                    "gallery_identities": len(gallery.identities), "scorer": engine.scorer.name})
+                    "gallery_identities": len(gallery.identities), "scorer": engine.scorer.name,
+                    "index": engine.index_info()})

@@ -16,7 +16,7 @@ from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw, read_name
 from app.extensions import get_engine
 from app.pipeline.build import build_gallery
 from app.pipeline.errors import StartupError
-from app.pipeline.upgrade import rename_identities, upgrade_gallery
+from app.pipeline.upgrade import index_gallery, rename_identities, upgrade_gallery
 
 gallery_cli = AppGroup("gallery", help="Celebrity galleries.")
 
@@ -123,6 +123,15 @@ def gallery_names(name: str, names_file: str) -> None:
     open_gallery(name)
     gallery = rename_identities(galleries(), name, load_names(names_file))
     click.echo(f"gallery {name}: names from {names_file} ({len(gallery.identities)} identities)")
+
+
+@gallery_cli.command("index")
+@click.argument("name")
+def gallery_index(name: str) -> None:
+    """(Re)build gallery NAME's vector index (faiss PQ fast-scan) as a new version."""
+    open_gallery(name)
+    gallery = index_gallery(galleries(), name)
+    click.echo(f"gallery {name}: index of {len(gallery)} rows built in {gallery.path}")
 
 
 @gallery_cli.command("upgrade")

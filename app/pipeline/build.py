@@ -24,7 +24,16 @@ from app.pipeline import store
 from app.pipeline.batch import analyze_files, list_photos
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
-from app.pipeline.gallery import FORMAT_VERSION, THUMBS_DIR, Gallery, display_name, pipeline_settings, thumb_path
+from app.pipeline.gallery import (
+    EMBEDDINGS_FILE,
+    FORMAT_VERSION,
+    THUMBS_DIR,
+    Gallery,
+    display_name,
+    pipeline_settings,
+    thumb_path,
+)
+from app.pipeline.index import build_index
 from app.pipeline.quality import LEVELS, select_per_identity
 from app.pipeline.resemblance import reference_scores
 from app.pipeline.scoring import Aggregation
@@ -162,6 +171,8 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector, e
             raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
         report.seconds = time.perf_counter() - start
         _write(version, columns, report, base, config, name, per_identity)
+        if config["INDEX"] != "exact" and report.rows >= config["INDEX_MIN_ROWS"]:
+            build_index(version, np.load(os.path.join(version, EMBEDDINGS_FILE), mmap_mode="r"))
         report.path = store.publish(galleries, name, version)
     finally:
         if os.path.isdir(version):  # not published: a failed build leaves no partial version

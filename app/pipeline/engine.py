@@ -1,4 +1,8 @@
-"""The matching engine: networks, gallery and scorer loaded once per process; photos in, answers out."""
+"""The matching engine: networks, gallery and scorer loaded once per process; photos in, answers out.
+
+(Somewhat longer than 250 lines: it is the one place that wires the networks, the gallery, the
+scorer, the index and the calibrations together.)
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from app.pipeline.embed import Embedder
 from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
 from app.pipeline.faces import FaceResult, analyze_photo
 from app.pipeline.gallery import Gallery
+from app.pipeline.index import PQIndex, has_index
 from app.pipeline.resemblance import percentile, reference_scores
-from app.pipeline.scoring import Aggregation, CosineScorer, Match, Scorer
+from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, Match, Scorer
 from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
 
 _NETWORKS: dict[tuple, object] = {}  # built networks by settings, shared by the engines of a process
@@ -122,7 +127,7 @@ class Engine:
             if self._scorer is None:
                 gallery, model = self.gallery, self.config["MATCH_MODEL"]
                 if not model:
-                    self._scorer = CosineScorer(gallery.embeddings)
+                    self._scorer = self._cosine_scorer(gallery)
                 else:
                     from app.pipeline.learned import LearnedScorer
 
@@ -132,6 +137,28 @@ class Engine:
                                            f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
                     self._scorer = LearnedScorer.load(model_dir, gallery, self.config["LEARNED_SHORTLIST"])
             return self._scorer
+
+    def _cosine_scorer(self, gallery: Gallery) -> Scorer:
+        """Exact cosine, or cosine over the shortlist of the gallery's index (INDEX, INDEX_MIN_ROWS)."""
+        mode = self.config["INDEX"]
+        if mode not in ("auto", "exact", "ann"):
+            raise StartupError(f"INDEX must be auto, exact or ann; got {mode!r}")
+        wanted = mode == "ann" or (mode == "auto" and len(gallery) >= self.config["INDEX_MIN_ROWS"])
+        if not wanted or (mode == "auto" and not has_index(gallery.path)):
+            return CosineScorer(gallery.embeddings)
+        if not has_index(gallery.path):
+            raise StartupError(f"INDEX=ann but gallery '{gallery.name}' has no index. Run "
+                               f"`flask gallery index {gallery.name}` or set INDEX=auto.")
+        index = PQIndex(gallery.path, gallery.embeddings, gallery.name)
+        return IndexedCosineScorer(gallery.embeddings, index, self.config["INDEX_SHORTLIST"])
+
+    def index_info(self) -> dict:
+        """What /readyz reports of the vector index in use."""
+        scorer = self.scorer
+        if isinstance(scorer, IndexedCosineScorer):
+            return {"kind": scorer.index.meta["kind"], "rows": scorer.index.meta["rows"],
+                    "shortlist": scorer.shortlist}
+        return {"kind": "exact", "rows": len(self.gallery)}
 
     @property
     def calibration(self):

@@ -17,6 +17,7 @@ import numpy as np
 AGGREGATES = ("max", "mean_n")
 SHORTLIST_MIN = 64  # rows aggregated per query at least
 SHORTLIST_PER_MATCH = 8  # and this many per requested identity and averaged row
+COMPLETE_IDENTITIES = 100  # leading identities whose rows are all scored for "mean_n"
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,26 @@ class Scorer(ABC):
             if m >= n or len(rows) < m or len(np.unique(labels[rows])) >= top_k:
                 break
             m = min(n, m * 4)
+        if aggregation.method != "max":  # an average needs each leading identity's rows whole
+            rows, scores = self.complete(query, rows, scores, labels, max(10 * top_k, COMPLETE_IDENTITIES))
         return rank_identities(scores, self.matrix, query, labels[rows], identities, top_k, aggregation,
                                self.display, rows=rows)
+
+    def score_rows(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of the given rows (this one scores every row; cosine reads only those)."""
+        return self.row_scores(query)[rows]
+
+    def complete(self, query: np.ndarray, rows: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                 identities: int) -> tuple[np.ndarray, np.ndarray]:
+        """Add every row of the `identities` best identities of a shortlist, scored."""
+        if getattr(self, "_rows_of", None) is None or len(self._rows_of[0]) != len(labels):
+            self._rows_of = (np.argsort(labels, kind="stable"), np.r_[0, np.cumsum(np.bincount(labels))])
+        by_identity, starts = self._rows_of
+        seen = labels[rows[np.argsort(-scores, kind="stable")]]
+        top = seen[np.sort(np.unique(seen, return_index=True)[1])][:identities]
+        whole = np.concatenate([by_identity[starts[k]:starts[k + 1]] for k in top]) if len(top) else rows[:0]
+        extra = np.setdiff1d(whole, rows)  # sorted: a memory-mapped matrix is read in order
+        return np.r_[rows, extra], np.r_[scores, np.asarray(self.score_rows(query, extra), np.float64)]
 
 
 def cosine_to_score(cosine: np.ndarray | float) -> np.ndarray | float:
@@ -123,6 +142,10 @@ class CosineScorer(Scorer):
     def row_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine similarity per row."""
         return np.asarray(self.matrix @ np.asarray(query, dtype=np.float32), dtype=np.float64)
+
+    def score_rows(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine of the given rows only."""
+        return np.asarray(self.matrix[rows] @ np.asarray(query, dtype=np.float32), np.float64)
 
     def display(self, value: float) -> float:
         """(1 + cosine) / 2."""
@@ -173,3 +196,25 @@ def rank_identities(sims: np.ndarray, matrix: np.ndarray, query: np.ndarray, lab
     return [Match(identity=identities[i], row=int(best_rows[i]),
                   cosine=float(np.asarray(matrix[best_rows[i]]) @ query),
                   score=float(display(agg[i])), label=int(i), raw=float(agg[i])) for i in top]
+
+
+class IndexedCosineScorer(CosineScorer):
+    """Cosine scoring of the rows an approximate index shortlists (exact scores, never every row).
+
+    The index's `search(query, m)` gives candidate rows (at least `shortlist`); they are scored
+    exactly from the memory-mapped matrix. For "mean_n", Scorer.rank then completes the leading
+    identities with all their rows.
+    """
+
+    def __init__(self, matrix: np.ndarray, index, shortlist: int):
+        super().__init__(matrix)
+        self.index, self.shortlist = index, int(shortlist)
+
+    def candidates(self, query: np.ndarray) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """Shortlist from the index, reranked exactly."""
+        q = np.asarray(query, dtype=np.float32)
+
+        def best(m: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = np.sort(self.index.search(q, max(m, self.shortlist)))
+            return rows, np.asarray(self.matrix[rows] @ q, np.float64)
+        return best

@@ -120,3 +120,20 @@ def link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+def derive_version(galleries: str, name: str, current: str, replaced: tuple[str, ...]) -> str:
+    """A new `.partial` version of `name` holding hard links to every file of `current` except the
+    `replaced` ones (which the caller writes before publishing)."""
+    version = new_version(galleries, name)
+    for fname in os.listdir(current):
+        src = os.path.join(current, fname)
+        if fname in replaced:
+            continue
+        if os.path.isdir(src):
+            os.makedirs(os.path.join(version, fname), exist_ok=True)
+            for inner in os.listdir(src):
+                link_or_copy(os.path.join(src, inner), os.path.join(version, fname, inner))
+        else:
+            link_or_copy(src, os.path.join(version, fname))
+    return version

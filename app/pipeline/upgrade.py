@@ -15,7 +15,6 @@ from app.pipeline.gallery import (
     FORMAT_VERSION,
     IDENTITIES_FILE,
     MANIFEST_FILE,
-    THUMBS_DIR,
     Gallery,
     display_name,
     thumb_path,
@@ -76,12 +75,7 @@ def rename_identities(galleries: str, name: str, names: dict[str, dict]) -> Gall
     """Publish a version of gallery `name` whose identity table takes display names and attributes
     from `names` (folder id -> {"name": ..., other attributes}); every other file is hard-linked."""
     gallery = Gallery.load(os.path.join(galleries, name))
-    version = store.new_version(galleries, name)
-    for fname in os.listdir(gallery.path):
-        if fname not in (MANIFEST_FILE, IDENTITIES_FILE, THUMBS_DIR):
-            link_or_copy(os.path.join(gallery.path, fname), os.path.join(version, fname))
-    for row in range(len(gallery)):
-        link_or_copy(gallery.thumb_path(row), thumb_path(version, row))
+    version = store.derive_version(galleries, name, gallery.path, (MANIFEST_FILE, IDENTITIES_FILE))
     table = []
     for entry in gallery.identity_table:
         extra = dict(names.get(entry["id"], {}))
@@ -90,5 +84,16 @@ def rename_identities(galleries: str, name: str, names: dict[str, dict]) -> Gall
         json.dump(table, f, indent=1)
     with open(os.path.join(version, MANIFEST_FILE), "w", encoding="utf-8") as f:
         json.dump({**gallery.manifest, "renamed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f, indent=1)
+    store.publish(galleries, name, version)
+    return Gallery.load(os.path.join(galleries, name))
+
+
+def index_gallery(galleries: str, name: str) -> Gallery:
+    """Publish a version of gallery `name` with a (re)built vector index; other files hard-linked."""
+    from app.pipeline.index import INDEX_DIR, build_index
+
+    gallery = Gallery.load(os.path.join(galleries, name))
+    version = store.derive_version(galleries, name, gallery.path, (INDEX_DIR,))
+    build_index(version, gallery.embeddings)
     store.publish(galleries, name, version)
     return Gallery.load(os.path.join(galleries, name))

@@ -1,0 +1,73 @@
+"""Exact vs vector-index scoring on a gallery, side by side: score p50/p95, recall, memory, start-up.
+
+Usage: python bench/index_scale.py --gallery synth1m [--queries 500] [--top 10]
+Queries: new photos of gallery identities and people not in the gallery (perturbations of real
+embeddings, app/evaluation/synthetic.py). Recall: overlap with the exact top-10 identities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (MB), from /proc."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def main() -> None:
+    """Open the gallery both ways, run the queries, print one table."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gallery", required=True)
+    ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--top", type=int, default=10)
+    args = ap.parse_args()
+    import flask
+
+    from app.config import DEFAULTS, galleries_dir
+    from app.evaluation.synthetic import synthetic_rows, unit
+    from app.pipeline.engine import Engine, EnginePaths
+    from app.pipeline.scoring import Aggregation
+
+    root = galleries_dir(flask.Flask("x", instance_path=os.path.abspath("instance")))
+    rows = {}
+    for mode in ("exact", "ann"):
+        before, t0 = rss_mb(), time.perf_counter()
+        engine = Engine({**DEFAULTS, "GALLERY": args.gallery, "INDEX": mode}, EnginePaths("", root, "", "", ""))
+        gallery, scorer = engine.gallery, engine.scorer
+        ready = time.perf_counter() - t0
+        if mode == "exact":
+            real = np.asarray(gallery.embeddings[:min(len(gallery), 86)])
+            members, _, _ = synthetic_rows(real, args.queries // 2, seed=11)
+            visitors = unit(members + 0.1 * np.random.default_rng(5).standard_normal(members.shape))
+            queries = np.r_[members, visitors][:args.queries]
+        for aggregation in (Aggregation("max"), Aggregation("mean_n", 3)):
+            times, found = [], []
+            for q in queries:
+                t = time.perf_counter()
+                found.append([m.identity for m in scorer.rank(q, gallery.labels, gallery.identities, args.top,
+                                                              aggregation)])
+                times.append(time.perf_counter() - t)
+            rows[(mode, aggregation.method)] = (np.percentile(times, 50) * 1e3, np.percentile(times, 95) * 1e3,
+                                                found, ready, rss_mb() - before)
+    print(f"gallery {args.gallery}: {len(gallery):,} rows, {len(gallery.identities):,} identities, "
+          f"{len(queries)} queries, top-{args.top} identities")
+    print("| scoring | aggregate | score p50 ms | p95 ms | recall@10 vs exact | ready s | RSS + MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for (mode, method), (p50, p95, found, ready, rss) in rows.items():
+        exact = rows[("exact", method)][2]
+        recall = np.mean([len(set(a) & set(b)) / args.top for a, b in zip(found, exact)])
+        print(f"| {mode} | {method} | {p50:.2f} | {p95:.2f} | {recall:.4f} | {ready:.1f} | {rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

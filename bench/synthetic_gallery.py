@@ -1,0 +1,42 @@
+"""Write a synthetic gallery in the real format: perturbations of a real gallery's embeddings.
+
+Usage: python bench/synthetic_gallery.py --from demo --rows 1000000 --name synth1m [--seed 0] [--index]
+(the index is built when the gallery reaches INDEX_MIN_ROWS, or with --index).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main() -> None:
+    """Parse the arguments, write the gallery, print one summary line."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--from", dest="source", default="demo", help="a real gallery to perturb")
+    ap.add_argument("--rows", type=int, required=True, help="synthetic rows to add")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--index", action="store_true", help="build the vector index whatever the size")
+    args = ap.parse_args()
+    from app import create_app
+    from app.config import galleries_dir
+    from app.evaluation.synthetic import write_synthetic
+    from app.pipeline.gallery import Gallery
+
+    app = create_app()
+    galleries = galleries_dir(app)
+    start = time.perf_counter()
+    gallery = write_synthetic(Gallery.load(os.path.join(galleries, args.source)), galleries, args.name, args.rows,
+                              app.config, args.seed, True if args.index else None)
+    indexed = os.path.isdir(os.path.join(gallery.path, "index"))
+    print(f"gallery {args.name}: {len(gallery):,} rows, {len(gallery.identities):,} identities "
+          f"({'with' if indexed else 'without'} index) in {time.perf_counter() - start:.0f}s at {gallery.path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The vector index against exact scoring on a 20,000-row synthetic gallery of real-face clusters."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from app.evaluation.synthetic import synthetic_rows, unit, write_synthetic
+from app.pipeline.errors import StartupError
+from app.pipeline.index import INDEX_DIR, INDEX_FILE, PQIndex, build_index
+from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, rank_identities
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """A 20,000-row synthetic gallery with its index, built from the demo gallery."""
+    from app import create_app
+    from conftest import require_setup
+
+    require_setup()
+    app = create_app({"TESTING": True, "GALLERY": "demo"})
+    engine = app.extensions["lookslike"]
+    galleries = str(tmp_path_factory.mktemp("galleries"))
+    gallery = write_synthetic(engine.gallery, galleries, "synth", 20_000, app.config, seed=1, index=True)
+    return galleries, gallery
+
+
+def test_index_agrees_with_exact_scoring(synth):
+    _, gallery = synth
+    exact = CosineScorer(gallery.embeddings)
+    indexed = IndexedCosineScorer(gallery.embeddings, PQIndex(gallery.path, gallery.embeddings, "synth"), 1000)
+    members, _, _ = synthetic_rows(np.asarray(gallery.embeddings[:86]), 100, seed=7)  # new photos of...
+    visitors = unit(np.random.default_rng(3).standard_normal((100, 128)) * 0.1 + members)  # ...and new people
+    for aggregation in (Aggregation("max"), Aggregation("mean_n", 3)):
+        hits = {"exact": 0, "index": 0}
+        for q in np.r_[members, visitors]:  # the reference aggregates every row of every identity
+            want = {m.identity for m in rank_identities(exact.row_scores(q), gallery.embeddings, q, gallery.labels,
+                                                        gallery.identities, 10, aggregation)}
+            for name, scorer in (("exact", exact), ("index", indexed)):
+                got = scorer.rank(q, gallery.labels, gallery.identities, 10, aggregation)
+                hits[name] += len(want & {m.identity for m in got})
+        assert hits["exact"] / 2000 >= 0.99 and hits["index"] / 2000 >= 0.99, (aggregation, hits)
+
+
+def test_api_answer_has_the_same_shape_with_and_without_index(synth, make_app):
+    galleries, gallery = synth
+    from conftest import read, val_photos
+
+    bodies = {}
+    for mode in ("exact", "ann"):
+        client = make_app(GALLERIES_DIR=galleries, GALLERY="synth", INDEX=mode).test_client()
+        bodies[mode] = client.post("/api/v1/match", json={"image": __import__("base64").b64encode(
+            read(val_photos()[0][1])).decode()}).get_json()
+        ready = client.get("/readyz").get_json()
+        assert ready["index"]["kind"] == ("exact" if mode == "exact" else "pq-fastscan")
+    assert set(bodies["exact"]) == set(bodies["ann"]) and bodies["exact"]["matches"][0].keys() == \
+        bodies["ann"]["matches"][0].keys()
+    assert [m["identity"] for m in bodies["exact"]["matches"]] == [m["identity"] for m in bodies["ann"]["matches"]]
+
+
+def test_corrupt_or_mismatched_index_stops_start_up(synth, tmp_path):
+    _, gallery = synth
+    copy = tmp_path / "v"
+    os.makedirs(copy / INDEX_DIR)
+    build_index(str(copy), np.asarray(gallery.embeddings[:5000]))  # an index of another matrix
+    with pytest.raises(StartupError, match="does not match the gallery matrix.*flask gallery index synth"):
+        PQIndex(str(copy), gallery.embeddings, "synth")
+    with open(copy / INDEX_DIR / INDEX_FILE, "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(StartupError, match="missing or corrupt.*flask gallery index synth"):
+        PQIndex(str(copy), gallery.embeddings, "synth")
