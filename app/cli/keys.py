@@ -48,3 +48,6 @@ def revoke_command(name: str) -> None:
     if not key_store().revoke(name):
         raise click.ClickException(f"no API key named '{name}'")
     click.echo(f"API key '{name}' revoked.")
+    if not key_store().load() and not current_app.config["REQUIRE_API_KEY"]:
+        click.echo("That was the last key: /api/v1/* is open to everyone again. Set REQUIRE_API_KEY "
+                   "to keep it closed.", err=True)

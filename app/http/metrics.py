@@ -92,7 +92,7 @@ def exposition() -> Response:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         registry.register(GALLERY)
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def init_app(app: Flask) -> None:

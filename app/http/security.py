@@ -23,7 +23,8 @@ def init_cors(app: Flask) -> None:
     origins = as_list(app.config["CORS_ORIGINS"])
     if not origins:
         return
-    CORS(app, resources={r"/api/*": {"origins": "*" if origins == ["*"] else origins}},
+    anyone = origins == ["*"]
+    CORS(app, resources={r"/api/*": {"origins": "*" if anyone else origins}}, send_wildcard=anyone,
          methods=["GET", "POST", "OPTIONS"], allow_headers=API_HEADERS, expose_headers=EXPOSED_HEADERS,
          supports_credentials=False, max_age=app.config["CORS_MAX_AGE"], vary_header=True)
 
