@@ -159,3 +159,31 @@ def test_method_not_allowed_is_json_with_allow(client):
     resp = client.get("/api/v1/match")
     shape_ok(resp, 405, "method_not_allowed")
     assert "POST" in resp.headers["Allow"]
+
+
+def test_bad_chunked_body_on_the_werkzeug_server(app):
+    """`flask run` (werkzeug's server) dechunks with OSError on a bad chunk header: 400, not 500."""
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+    for port in range(8407, 8410):
+        try:
+            server = make_server("127.0.0.1", port, app, threaded=True)
+            break
+        except OSError:
+            continue
+    else:
+        pytest.skip("no free port in 8407-8409")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /api/v1/match HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+    finally:
+        server.shutdown()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"400" and b'"error":"bad_request"' in body.replace(b" ", b"")
