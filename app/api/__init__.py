@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, render_template
+from flask.typing import ResponseReturnValue
 
 from app.api.docs import api_page_model, openapi_document
 from app.extensions import get_engine
@@ -28,7 +29,7 @@ def server_timing(timings: dict[str, float]) -> str:
 
 @bp.post("/match")
 @documented(errors=PHOTO_ERRORS, auth=True)
-def match():
+def match() -> ResponseReturnValue:
     """Who does this person look like?
 
     POST a photo (multipart `photo`, or JSON base64 `image`), get the face used and the top-k
@@ -42,7 +43,7 @@ def match():
 
 @bp.post("/verify")
 @documented(errors=PHOTO_ERRORS, auth=True)
-def verify():
+def verify() -> ResponseReturnValue:
     """Are two photos the same person?
 
     POST two photos (`photo1`, `photo2`, or JSON `image1`, `image2`); the answer has the calibrated
@@ -54,7 +55,7 @@ def verify():
 
 @bp.post("/check")
 @documented(errors=PHOTO_ERRORS, auth=True)
-def check():
+def check() -> ResponseReturnValue:
     """Is this photo that person?
 
     POST `photo` and either a gallery `subject` or 1 to CHECK_MAX_ANCHORS `anchor` photos of the person.
@@ -66,27 +67,27 @@ def check():
 
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi() -> ResponseReturnValue:
     """This API's OpenAPI 3 document (always open: it says how to authenticate)."""
     return jsonify(openapi_document())
 
 
 @health.get("/api")
-def api_page():
+def api_page() -> ResponseReturnValue:
     """The API's reference page, rendered from the OpenAPI document (no scripts, no CDN)."""
     return render_template("api.html", api=api_page_model(openapi_document()))
 
 
 @health.get("/healthz")
 @documented()
-def healthz():
+def healthz() -> ResponseReturnValue:
     """The process is alive."""
     return jsonify({"status": "ok"})
 
 
 @health.get("/readyz")
 @documented()
-def readyz():
+def readyz() -> ResponseReturnValue:
     """Weights and gallery are loaded: ready to answer."""
     engine = get_engine()
     if not engine.ready():
@@ -97,7 +98,7 @@ def readyz():
 
 
 @health.get("/metrics")
-def prometheus_metrics():
+def prometheus_metrics() -> ResponseReturnValue:
     """Prometheus metrics (404 when METRICS_ENABLED is off; Bearer METRICS_TOKEN when one is set)."""
     if not current_app.config["METRICS_ENABLED"]:
         abort(404)

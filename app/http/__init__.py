@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, request
 
 from app.http import auth, body, errors, limits, metrics, security
 
@@ -20,7 +20,7 @@ class InMemoryRequest(Request):
         return io.BytesIO()
 
 
-def no_store(response):
+def no_store(response: Response) -> Response:
     """Cache-Control: no-store on every answer to a POST (it holds biometric data)."""
     if request.method == "POST":
         response.headers["Cache-Control"] = "no-store"

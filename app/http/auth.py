@@ -16,7 +16,7 @@ import secrets
 import threading
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from app.config import api_keys_path
 from app.http.security import as_list
@@ -35,7 +35,7 @@ def hash_key(key: str) -> str:
 class KeyStore:
     """The API keys file: name -> {hash, created}; reloaded when the file changes."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
@@ -137,7 +137,7 @@ def check_key() -> None:
         raise Unauthorized("An API key is required: send it as X-API-Key or Authorization: Bearer.")
 
 
-def challenge(response):
+def challenge(response: Response) -> Response:
     """A 401 names the scheme to use (RFC 9110 WWW-Authenticate)."""
     if response.status_code == 401:
         response.headers.setdefault("WWW-Authenticate", 'Bearer realm="lookslike"')

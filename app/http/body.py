@@ -14,6 +14,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import IO
 
 from flask import Flask, request
 from werkzeug.formparser import FormDataParser
@@ -29,7 +30,7 @@ CHUNK = 64 * 1024
 class BodyReader:
     """WSGI middleware: the request body read in full within `timeout` seconds, or an error noted."""
 
-    def __init__(self, app: Callable, max_length: int | None, timeout: float):
+    def __init__(self, app: Callable, max_length: int | None, timeout: float) -> None:
         self.app = app
         self.max_length = max_length
         self.timeout = timeout
@@ -106,7 +107,8 @@ def readable_part_headers(body: bytes, boundary: bytes) -> bytes:
 class FormParser(FormDataParser):
     """werkzeug's form parser, with non-UTF-8 part headers accepted and malformed bodies named."""
 
-    def _parse_multipart(self, stream, mimetype, content_length, options):
+    def _parse_multipart(self, stream: IO[bytes], mimetype: str, content_length: int | None,
+                         options: dict[str, str]) -> tuple:
         """Parse; on undecodable part headers, parse again with them made readable."""
         try:
             return super()._parse_multipart(stream, mimetype, content_length, options)

@@ -6,6 +6,7 @@ import logging
 import re
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.pipeline.errors import InternalError, LooksLikeError
@@ -26,7 +27,7 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/metrics"
 
 
-def error_response(error: LooksLikeError, status: int | None = None):
+def error_response(error: LooksLikeError, status: int | None = None) -> ResponseReturnValue:
     """The error's code and message, as JSON for the API or on the page for visitors."""
     status = status or STATUS.get(error.code, 400)
     if wants_json():
@@ -51,7 +52,7 @@ def too_large_message() -> str:
             "Send photos as file uploads (filename set), not as text fields.")
 
 
-def http_error(exc: HTTPException):
+def http_error(exc: HTTPException) -> ResponseReturnValue:
     """werkzeug's HTTP errors (413 from the body limit, 404, 405, 429, ...) in the caller's format."""
     error = LooksLikeError(exc.description or exc.name)
     error.code = HTTP_CODES.get(exc.code, "http_error")
@@ -66,7 +67,7 @@ def http_error(exc: HTTPException):
     return resp
 
 
-def server_error(exc: InternalServerError):
+def server_error(exc: InternalServerError) -> ResponseReturnValue:
     """An unexpected failure: logged with its traceback, answered without details (JSON for the API)."""
     original = getattr(exc, "original_exception", None) or exc
     log.error("unhandled %s on %s %s", type(original).__name__, request.method, request.path,

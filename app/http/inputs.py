@@ -10,6 +10,7 @@ import numpy as np
 from flask import current_app, request
 
 from app.http.metrics import observe_stages
+from app.pipeline.engine import Engine, MatchResult
 from app.pipeline.errors import BadRequest
 
 KEEP_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets: deleted
@@ -125,7 +126,7 @@ def decode_base64(text: str, field: str) -> bytes:
         raise BadRequest(f'Field "{field}" is not valid base64.', field=field) from exc
 
 
-def match_request(engine):
+def match_request(engine: Engine) -> MatchResult:
     """Run the engine's match on the request's photo and `top_k`."""
     data = photo_bytes("photo", "image")
     result = engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]))

@@ -35,7 +35,7 @@ REJECTED = Counter("lookslike_http_rejected_total", "Requests turned away, by st
 class GalleryCollector:
     """The served gallery's rows and identities, and readiness, read from the engine at scrape time."""
 
-    def collect(self):
+    def collect(self) -> list[GaugeMetricFamily]:
         """Gauge families for the current app's engine (nothing outside a request)."""
         ready = GaugeMetricFamily("lookslike_ready", "1 when the networks and the gallery are loaded.")
         rows = GaugeMetricFamily("lookslike_gallery_rows", "Faces in the served gallery.", labels=["gallery"])
@@ -67,7 +67,7 @@ def start_timer() -> None:
     g.metrics_t0 = time.perf_counter()
 
 
-def record(response):
+def record(response: Response) -> Response:
     """after_request: count the request by route, method and status, and time it."""
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
     method = request.method if request.method in METHODS else "OTHER"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, Response, current_app, request, url_for
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -51,7 +51,7 @@ def public_url(endpoint: str, **values) -> str:
     return path
 
 
-def security_headers(response):
+def security_headers(response: Response) -> Response:
     """CSP, nosniff, frame-ancestors, Referrer-Policy and Permissions-Policy on every response."""
     config = current_app.config
     headers = response.headers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gunicorn.glogging import Logger
 from gunicorn.util import write_nonblock
@@ -41,7 +41,7 @@ def client_address(environ: dict) -> str:
 class JsonAccessLogger(Logger):
     """gunicorn's logger with one JSON object per access line."""
 
-    def access(self, resp, req, environ, request_time):
+    def access(self, resp, req, environ: dict, request_time: timedelta) -> None:
         """Time, method, path (no query string), status, bytes, duration, worker; no address by default."""
         if not self.access_log_enabled:
             return
@@ -64,7 +64,7 @@ class JsonAccessLogger(Logger):
 class Capture:
     """Stands in for the client socket while gunicorn writes its error page, to read the status."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.data = b""
 
     def gettimeout(self) -> float:
@@ -100,7 +100,7 @@ def request_path(req, exc: BaseException) -> str:
 class JsonErrorWorker(ThreadWorker):
     """gthread worker whose own error answers (before the app runs) are JSON under /api/."""
 
-    def handle_error(self, req, client, addr, exc):
+    def handle_error(self, req, client, addr, exc: BaseException) -> None:
         """gunicorn's handling (status, log line), without the client address; JSON for /api/ paths."""
         if not request_path(req, exc).startswith("/api/"):
             return super().handle_error(req, client, None, exc)
