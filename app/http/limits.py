@@ -8,6 +8,8 @@ client address is the proxy's unless TRUSTED_PROXIES is set.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, g, request
 from flask_limiter import Limiter
 
@@ -28,6 +30,8 @@ def init_app(app: Flask) -> Limiter | None:
     rate = str(app.config["RATE_LIMIT"] or "").strip()
     if not rate:
         return None
+    # flask-limiter logs each breach at INFO with the counted key (a client address): keep it out.
+    logging.getLogger("flask-limiter").setLevel(logging.WARNING)
     return Limiter(client_key, app=app, default_limits=[rate], default_limits_exempt_when=not_counted,
                    storage_uri=app.config["RATE_LIMIT_STORAGE_URI"], strategy=app.config["RATE_LIMIT_STRATEGY"],
                    headers_enabled=True, swallow_errors=True, key_prefix="lookslike")
