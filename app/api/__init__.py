@@ -14,6 +14,7 @@ from app.pipeline.answers import check_answer, match_answer, verify_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
+docs = Blueprint("docs", __name__)  # the human-readable /api page
 PHOTO_ERRORS = (400, 408, 413, 415, 422, 429, 500, 503)
 
 
@@ -72,7 +73,7 @@ def openapi() -> ResponseReturnValue:
     return jsonify(openapi_document())
 
 
-@health.get("/api")
+@docs.get("/api")
 def api_page() -> ResponseReturnValue:
     """The API's reference page, rendered from the OpenAPI document (no scripts, no CDN)."""
     return render_template("api.html", api=api_page_model(openapi_document()))

@@ -118,9 +118,17 @@ class FormParser(FormDataParser):
             if body is None or not boundary:
                 raise BadRequest("The multipart form's part headers are not readable text.") from None
             fixed = readable_part_headers(body, boundary)
-            return super()._parse_multipart(io.BytesIO(fixed), mimetype, len(fixed), options)
+            try:
+                return super()._parse_multipart(io.BytesIO(fixed), mimetype, len(fixed), options)
+            except ValueError as exc:
+                raise malformed(exc) from exc
         except ValueError as exc:  # werkzeug's parser says what is wrong; it would otherwise be silent
-            raise BadRequest(f"The multipart form is malformed: {exc}.") from exc
+            raise malformed(exc) from exc
+
+
+def malformed(exc: ValueError) -> BadRequest:
+    """The 400 for a multipart body werkzeug cannot parse, with its reason."""
+    return BadRequest(f"The multipart form is malformed: {str(exc)[:120]}.")
 
 
 def init_app(app: Flask) -> None:

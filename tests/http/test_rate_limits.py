@@ -55,3 +55,13 @@ def test_forwarded_for_counts_only_behind_trusted_proxies(make_app, trusted, sep
     assert post(client, headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 400
     second = post(client, headers={"X-Forwarded-For": "198.51.100.2"}).status_code
     assert second == (400 if separate else 429)
+
+
+def test_breaches_do_not_log_client_addresses(make_app, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    client = make_app(RATE_LIMIT="1/minute", TRUSTED_PROXIES=1).test_client()
+    for _ in range(2):
+        post(client, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert "198.51.100.7" not in caplog.text
