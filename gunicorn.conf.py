@@ -6,8 +6,9 @@ import tempfile
 
 # prometheus-client's multiprocess mode: every worker writes its samples here and a scrape of any
 # worker sums them. Set before any worker imports prometheus_client; emptied when gunicorn starts.
+# The default is one folder per gunicorn master, so two servers on one host never mix samples.
 PROMETHEUS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                                       os.path.join(tempfile.gettempdir(), "lookslike-prometheus"))
+                                       os.path.join(tempfile.gettempdir(), f"lookslike-prometheus-{os.getpid()}"))
 
 # One TensorFlow process per worker: no preload (TensorFlow does not survive a fork).
 preload_app = False
@@ -15,6 +16,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Which proxies may set the scheme: none by default. Forwarded headers are the app's business
+# (TRUSTED_PROXIES, werkzeug ProxyFix); gunicorn's own default would trust 127.0.0.1.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 # gthread worker whose own error answers (bad request line, bad header) are JSON under /api/.
 worker_class = "app.http.serving.JsonErrorWorker"
 # Keep-alive connections idle longer than this are closed (seconds).
@@ -36,6 +40,11 @@ def on_starting(server):
     """Empty the metrics directory: samples of an earlier run must not be summed in."""
     shutil.rmtree(PROMETHEUS_DIR, ignore_errors=True)
     os.makedirs(PROMETHEUS_DIR, exist_ok=True)
+
+
+def on_exit(server):
+    """Remove the metrics directory when gunicorn stops."""
+    shutil.rmtree(PROMETHEUS_DIR, ignore_errors=True)
 
 
 def child_exit(server, worker):

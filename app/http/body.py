@@ -1,8 +1,9 @@
 """Request bodies: read whole, in memory, within a deadline, before Flask parses them (issue B).
 
 `BodyReader` (WSGI middleware) reads the body before the app runs: a client slower than
-BODY_TIMEOUT gets 408 and frees its worker thread (under gunicorn the socket gets a timeout, so
-one stalled read cannot block past the deadline); broken framing (a bad chunk size, a body shorter
+BODY_TIMEOUT gets 408 and frees its worker thread (under gunicorn and werkzeug's server a watchdog
+shuts the socket's read side at the deadline, so neither a stalled nor a trickling client can hold
+the thread longer); broken framing (a bad chunk size, a body shorter
 than its Content-Length) gets 400 instead of a 500 deep inside form parsing. `FormParser` accepts
 part headers that are not UTF-8 (a filename in Latin-1 or Shift-JIS) and names a malformed
 multipart body instead of silently seeing no fields.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import io
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import IO
@@ -54,38 +57,66 @@ class BodyReader:
 
     def read(self, environ: dict, length: int | None) -> bytes:
         """Up to `length` bytes (chunked: up to the limit + 1), within the deadline."""
-        stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
+        stream = environ["wsgi.input"]
         want = length if length is not None else (self.max_length or 2**62) + 1
         deadline = time.monotonic() + self.timeout
-        previous = sock.gettimeout() if sock is not None else None
+        watchdog = Watchdog(environ.get("gunicorn.socket") or environ.get("werkzeug.socket"), self.timeout)
         chunks, got = [], 0
         try:
             while got < want:
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if time.monotonic() >= deadline:
                     raise TimeoutError
-                if sock is not None:
-                    sock.settimeout(left)
                 chunk = stream.read(min(CHUNK, want - got))
                 if not chunk:
                     break
                 chunks.append(chunk)
                 got += len(chunk)
-        except TimeoutError as exc:
-            raise RequestTimeout(f"The request body did not arrive within {self.timeout:g} seconds. "
-                                 "Please try again on a faster connection.") from exc
         except Exception as exc:  # the server's body reader: bad chunk size, early end, reset
+            if isinstance(exc, TimeoutError) or watchdog.fired:
+                raise self.too_slow() from exc
             raise BadRequest(f"The request body is malformed ({type(exc).__name__}: {str(exc)[:80]}).") from exc
         finally:
-            if sock is not None:
-                try:
-                    sock.settimeout(previous)
-                except OSError:
-                    pass
+            watchdog.cancel()
+        if watchdog.fired:
+            raise self.too_slow()
         if length is not None and got < length:
             raise BadRequest(f"The request body ended after {got} of the {length} bytes its Content-Length "
                              "announced.")
         return b"".join(chunks)
+
+    def too_slow(self) -> RequestTimeout:
+        """The 408 for a body that did not arrive in time."""
+        return RequestTimeout(f"The request body did not arrive within {self.timeout:g} seconds. "
+                              "Please try again on a faster connection.")
+
+
+class Watchdog:
+    """Ends reading from the client's socket at the deadline, however the bytes trickle in.
+
+    A socket timeout restarts with every byte received, so a client sending one byte a second
+    would never hit it; shutting the socket's read side wakes the blocked read with an end of file.
+    """
+
+    def __init__(self, sock: socket.socket | None, seconds: float) -> None:
+        self.sock = sock
+        self.fired = False
+        self.timer = threading.Timer(seconds, self.fire) if sock is not None else None
+        if self.timer is not None:
+            self.timer.daemon = True
+            self.timer.start()
+
+    def fire(self) -> None:
+        """Deadline reached: no more reading from this client."""
+        self.fired = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        """The body is read (or failed) before the deadline."""
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 def raise_body_error() -> None:
