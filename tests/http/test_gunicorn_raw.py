@@ -128,6 +128,21 @@ def test_slow_client_gets_408_at_the_deadline(server):
     assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
 
 
+def test_trickling_clients_cannot_hold_every_thread(server):
+    """More trickling uploads than the server has threads (2 workers x 2): each is cut off at the deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port, _ = server
+    head = (b"POST /api/v1/check HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n")
+    trickle = [(head, 0.2)] + [(b" ", 0.3)] * 40  # 12 s if never cut off
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: exchange(port, trickle), range(6)))
+    assert [status for _, status, _, _ in answers] == [408] * 6
+    assert max(seconds for seconds, _, _, _ in answers) < 2 * BODY_TIMEOUT + 4  # at most two rounds of threads
+    assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
+
+
 def test_silent_client_gets_408(server):
     port, _ = server
     head = (b"POST /api/v1/verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
