@@ -65,3 +65,37 @@ def test_breaches_do_not_log_client_addresses(make_app, caplog):
     for _ in range(2):
         post(client, headers={"X-Forwarded-For": "198.51.100.7"})
     assert "198.51.100.7" not in caplog.text
+
+
+@pytest.fixture()
+def redis_uri(tmp_path):
+    """A throwaway redis-server on 127.0.0.1 (skipped where none is installed)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server to run this check)")
+    port = next((p for p in range(8401, 8410) if socket.socket().connect_ex(("127.0.0.1", p)) != 0), None)
+    if port is None:
+        pytest.skip("no free port in 8401-8409")
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if socket.socket().connect_ex(("127.0.0.1", port)) == 0:
+                break
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_workers_share_counters_through_redis(make_app, redis_uri):
+    """Two apps (as two gunicorn workers would be) count against one budget in Redis."""
+    first, second = (make_app(RATE_LIMIT="2/minute", RATE_LIMIT_STORAGE_URI=redis_uri).test_client()
+                     for _ in range(2))
+    assert post(first).status_code == 400 and post(second).status_code == 400
+    assert post(first).status_code == 429 and post(second).status_code == 429
