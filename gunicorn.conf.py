@@ -1,6 +1,14 @@
 """gunicorn settings; each can be overridden by the environment variable named beside it."""
 
 import os
+import shutil
+import tempfile
+
+# prometheus-client's multiprocess mode: every worker writes its samples here and a scrape of any
+# worker sums them. Set before any worker imports prometheus_client; emptied when gunicorn starts.
+# The default is one folder per gunicorn master, so two servers on one host never mix samples.
+PROMETHEUS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                       os.path.join(tempfile.gettempdir(), f"lookslike-prometheus-{os.getpid()}"))
 
 # One TensorFlow process per worker: no preload (TensorFlow does not survive a fork).
 preload_app = False
@@ -8,8 +16,39 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Access log lines carry time, method, path, status, size and duration only: no client address,
-# user agent or referer, and never anything of the uploaded photo.
+# Which proxies may set the scheme: none by default. Forwarded headers are the app's business
+# (TRUSTED_PROXIES, werkzeug ProxyFix); gunicorn's own default would trust 127.0.0.1.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
+# gthread worker whose own error answers (bad request line, bad header) are JSON under /api/.
+worker_class = "app.http.serving.JsonErrorWorker"
+# Keep-alive connections idle longer than this are closed (seconds).
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Request line and header limits (gunicorn answers 414/431/400 past them).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+# Access log: one JSON object per line with time, method, path (no query string), status, size,
+# duration and worker pid: no client address (unless LOOKSLIKE_ACCESS_LOG_CLIENT=true), user agent
+# or referer, and never anything of the uploaded photo. The request body read has its own deadline
+# in the app (BODY_TIMEOUT, app/http/body.py).
 accesslog = "-"
-access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms'
+logger_class = "app.http.serving.JsonAccessLogger"
 errorlog = "-"
+
+
+def on_starting(server):
+    """Empty the metrics directory: samples of an earlier run must not be summed in."""
+    shutil.rmtree(PROMETHEUS_DIR, ignore_errors=True)
+    os.makedirs(PROMETHEUS_DIR, exist_ok=True)
+
+
+def on_exit(server):
+    """Remove the metrics directory when gunicorn stops."""
+    shutil.rmtree(PROMETHEUS_DIR, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges from the metrics directory."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -77,6 +77,67 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_MAX_ANCHORS": 10,
     "CHECK_CALIBRATION": {"a": 29.658, "b": -27.474, "threshold": 1.0940,
                           "fitted_on": "LFW gallery, 2710 simulated checks with 1-10 anchors"},
+    # --- request parsing (issue B: nothing a client sends takes the service down) ------------
+    # Largest text (non-file) part of a multipart form, in bytes (Flask/werkzeug; 413 above).
+    "MAX_FORM_MEMORY_SIZE": 500_000,
+    # Most parts in one multipart form (werkzeug; 413 above).
+    "MAX_FORM_PARTS": 1000,
+    # Deepest nesting of a JSON body (our bodies need 2); deeper ones get 400 before parsing.
+    "JSON_MAX_DEPTH": 32,
+    # Seconds a client may take to send the whole request body; slower ones get 408 and the
+    # worker thread is freed (in-process guard; nginx's client_body_timeout is the first line).
+    "BODY_TIMEOUT": 60,
+    # --- cross-origin, proxies, public URLs ------------------------------------------------
+    # Origins whose pages may call the JSON API from a browser (CORS): a list, or a comma-separated
+    # string such as LOOKSLIKE_CORS_ORIGINS=https://a.example,https://b.example. Empty (the
+    # default): same-origin only. "*" (any site) only when set explicitly. Plain HTML form posts
+    # to /match need no CORS and work from any site either way.
+    "CORS_ORIGINS": [],
+    # Seconds a browser may cache a CORS preflight answer.
+    "CORS_MAX_AGE": 600,
+    # Number of reverse proxies (nginx, a load balancer) in front of the app whose X-Forwarded-For,
+    # -Proto and -Host headers are trusted (werkzeug ProxyFix). 0: forwarded headers are ignored
+    # and the Host header is never used to build URLs.
+    "TRUSTED_PROXIES": 0,
+    # Scheme and host the API uses for absolute image_url links, e.g. "https://lookslike.example".
+    # Empty: image_url is a path (/gallery/...), or absolute from the proxy's host when
+    # TRUSTED_PROXIES is set.
+    "PUBLIC_URL": "",
+    # --- API keys (`flask keys create NAME`) ------------------------------------------------
+    # Require X-API-Key or Authorization: Bearer on the paths below even before any key exists.
+    # When a key exists, keys are required anyway.
+    "REQUIRE_API_KEY": False,
+    # Path prefixes that need a key when keys are in force (/healthz, /readyz and pages stay
+    # open unless added here; /api/v1/openapi.json always stays open).
+    "API_KEY_PATHS": ["/api/v1/"],
+    # --- rate limits (flask-limiter) -----------------------------------------------------
+    # Requests that run the networks (every POST), per API key or else per client address, e.g.
+    # "60/minute" or "10/second;300/hour". Empty: no limit.
+    "RATE_LIMIT": "",
+    # Where the counters live: "memory://" (per process) or e.g. "redis://redis:6379/0" to share
+    # them between gunicorn workers and hosts.
+    "RATE_LIMIT_STORAGE_URI": "memory://",
+    # flask-limiter strategy: "fixed-window", "moving-window" or "sliding-window-counter".
+    "RATE_LIMIT_STRATEGY": "fixed-window",
+    # --- security headers ---------------------------------------------------------------
+    # Sent on every response. No inline scripts (the pages' JS is static/app.js); data: and blob:
+    # images for the face crops and the upload preview; blob:/mediastream: media for the webcam;
+    # inline style attributes only (the score bars' widths).
+    "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; "
+                                "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; "
+                                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    "REFERRER_POLICY": "same-origin",
+    # The camera for this site's own pages only (webcam capture); nothing else.
+    "PERMISSIONS_POLICY": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
+    # --- metrics and logs -----------------------------------------------------------------
+    # /metrics (Prometheus text format) is served when true.
+    "METRICS_ENABLED": True,
+    # When set, /metrics needs "Authorization: Bearer <METRICS_TOKEN>".
+    "METRICS_TOKEN": "",
+    # JSON access log lines (gunicorn, app/http/gunicorn.py) carry the client address only when
+    # true (environment: LOOKSLIKE_ACCESS_LOG_CLIENT=true). Never any photo data.
+    "ACCESS_LOG_CLIENT": False,
     # --- start-up -------------------------------------------------------------------------
     # Load the networks and the gallery in create_app. wsgi.py (gunicorn) sets it, so a worker
     # is ready before its first request; elsewhere (the Flask CLI) they load on first use, so that
@@ -110,6 +171,11 @@ def models_dir(app: Flask) -> str:
 def calibration_path(app: Flask, kind: str = "facenet") -> str:
     """Path of a fitted calibration: "facenet" (pairs, overrides VERIFY_CALIBRATION) or "check"."""
     return os.path.join(app.instance_path, "calibration", f"{kind}.json")
+
+
+def api_keys_path(app: Flask) -> str:
+    """File of the API keys' hashes (`flask keys`): API_KEYS_FILE, else instance/api_keys.json."""
+    return app.config.get("API_KEYS_FILE") or os.path.join(app.instance_path, "api_keys.json")
 
 
 def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:

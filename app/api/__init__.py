@@ -1,20 +1,26 @@
-"""JSON API (/api/v1) and the health probes."""
+"""JSON API (/api/v1), the health probes, /metrics, the OpenAPI document and the /api page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, abort, current_app, jsonify, render_template
+from flask.typing import ResponseReturnValue
 
+from app.api.docs import api_page_model, openapi_document
 from app.extensions import get_engine
-from app.http import inputs
+from app.http import inputs, metrics
+from app.http.openapi import documented
+from app.http.security import public_url
 from app.pipeline.answers import check_answer, match_answer, verify_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
+docs = Blueprint("docs", __name__)  # the human-readable /api page
+PHOTO_ERRORS = (400, 408, 413, 415, 422, 429, 500, 503)
 
 
 def external_thumb_url(gallery: str, row: int) -> str:
-    """Absolute URL of a gallery thumbnail, for API clients on other sites."""
-    return url_for("web.gallery_image", gallery=gallery, row=row, _external=True)
+    """URL of a gallery thumbnail for API clients: PUBLIC_URL-based, or a path (see public_url)."""
+    return public_url("web.gallery_image", gallery=gallery, row=row)
 
 
 def server_timing(timings: dict[str, float]) -> str:
@@ -23,8 +29,13 @@ def server_timing(timings: dict[str, float]) -> str:
 
 
 @bp.post("/match")
-def match():
-    """POST a photo (multipart `photo` or JSON base64 `image`), get the top-k look-alikes."""
+@documented(errors=PHOTO_ERRORS, auth=True)
+def match() -> ResponseReturnValue:
+    """Who does this person look like?
+
+    POST a photo (multipart `photo`, or JSON base64 `image`), get the face used and the top-k
+    celebrity look-alikes. The `Server-Timing` header gives the time of each stage.
+    """
     result = inputs.match_request(get_engine())
     resp = jsonify(match_answer(result, external_thumb_url))
     resp.headers["Server-Timing"] = server_timing(result.timings)
@@ -32,29 +43,52 @@ def match():
 
 
 @bp.post("/verify")
-def verify():
-    """POST two photos (`photo1`, `photo2` or JSON `image1`, `image2`): same person?"""
+@documented(errors=PHOTO_ERRORS, auth=True)
+def verify() -> ResponseReturnValue:
+    """Are two photos the same person?
+
+    POST two photos (`photo1`, `photo2`, or JSON `image1`, `image2`); the answer has the calibrated
+    probability that they show the same person.
+    """
     result = get_engine().verify(inputs.photo_bytes("photo1", "image1"), inputs.photo_bytes("photo2", "image2"))
     return jsonify(verify_answer(result))
 
 
 @bp.post("/check")
-def check():
-    """POST `photo` and a `subject` name or 1-10 `anchor` photos: is this that person?"""
+@documented(errors=PHOTO_ERRORS, auth=True)
+def check() -> ResponseReturnValue:
+    """Is this photo that person?
+
+    POST `photo` and either a gallery `subject` or 1 to CHECK_MAX_ANCHORS `anchor` photos of the person.
+    """
     engine = get_engine()
     anchors = inputs.photo_list("anchor", "anchors", engine.config["CHECK_MAX_ANCHORS"])
     result = engine.check(inputs.photo_bytes("photo", "image"), inputs.text_field("subject"), anchors)
     return jsonify(check_answer(result))
 
 
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """This API's OpenAPI 3 document (always open: it says how to authenticate)."""
+    return jsonify(openapi_document())
+
+
+@docs.get("/api")
+def api_page() -> ResponseReturnValue:
+    """The API's reference page, rendered from the OpenAPI document (no scripts, no CDN)."""
+    return render_template("api.html", api=api_page_model(openapi_document()))
+
+
 @health.get("/healthz")
-def healthz():
+@documented()
+def healthz() -> ResponseReturnValue:
     """The process is alive."""
     return jsonify({"status": "ok"})
 
 
 @health.get("/readyz")
-def readyz():
+@documented()
+def readyz() -> ResponseReturnValue:
     """Weights and gallery are loaded: ready to answer."""
     engine = get_engine()
     if not engine.ready():
@@ -63,3 +97,11 @@ def readyz():
     return jsonify({"status": "ready", "gallery": gallery.name, "gallery_rows": len(gallery),
                     "gallery_identities": len(gallery.identities), "scorer": engine.scorer.name,
                     "index": engine.index_info()})
+
+
+@health.get("/metrics")
+def prometheus_metrics() -> ResponseReturnValue:
+    """Prometheus metrics (404 when METRICS_ENABLED is off; Bearer METRICS_TOKEN when one is set)."""
+    if not current_app.config["METRICS_ENABLED"]:
+        abort(404)
+    return metrics.exposition()

@@ -1,16 +1,18 @@
-"""The HTTP layer shared by the pages and the API: uploads in memory, errors, privacy headers."""
+"""The HTTP layer shared by the pages and the API: uploads, errors, privacy and security, limits, metrics."""
 
 from __future__ import annotations
 
 import io
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, request
 
-from app.http import errors
+from app.http import auth, body, errors, limits, metrics, security
 
 
 class InMemoryRequest(Request):
     """Keeps uploads in memory: a visitor's photo is never spooled to a temporary file on disk."""
+
+    form_data_parser_class = body.FormParser
 
     def _get_file_stream(self, total_content_length, content_type, filename=None,
                          content_length=None):
@@ -18,7 +20,7 @@ class InMemoryRequest(Request):
         return io.BytesIO()
 
 
-def no_store(response):
+def no_store(response: Response) -> Response:
     """Cache-Control: no-store on every answer to a POST (it holds biometric data)."""
     if request.method == "POST":
         response.headers["Cache-Control"] = "no-store"
@@ -26,7 +28,17 @@ def no_store(response):
 
 
 def init_app(app: Flask) -> None:
-    """In-memory uploads, one error vocabulary for pages and API, no-store answers to posts."""
+    """In-memory uploads read within a deadline, one error vocabulary, no-store answers to posts,
+    security headers and CORS, API keys, rate limits and metrics.
+
+    Order matters: the body check and the metrics timer run before the key check, and the key
+    check before the rate limiter (which counts per key).
+    """
     app.request_class = InMemoryRequest
     app.after_request(no_store)
     errors.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
+    limits.init_app(app)
+    body.init_app(app)
+    metrics.init_app(app)

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.pipeline.errors import LooksLikeError
+from app.pipeline.errors import InternalError, LooksLikeError
 
-STATUS = {"bad_request": 400, "not_found": 404, "method_not_allowed": 405, "too_large": 413,
-          "unsupported_media": 415, "no_face": 422, "face_too_small": 422}
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+STATUS = {"bad_request": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
+          "request_timeout": 408, "too_large": 413, "unsupported_media": 415, "no_face": 422,
+          "face_too_small": 422, "rate_limited": 429, "internal_error": 500, "unavailable": 503}
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+              408: "request_timeout", 413: "too_large", 415: "unsupported_media", 429: "rate_limited",
+              500: "internal_error", 503: "unavailable"}
 PAGE_OF_ENDPOINT = {"web.verify": "verify.html"}  # pages that show their own errors; others: upload
+BODY = "lookslike.body"  # environ key of the buffered request body (app/http/body.py)
+log = logging.getLogger("lookslike")
 
 
 def wants_json() -> bool:
     """API callers get JSON errors, page visitors get the page they came from."""
-    return request.path.startswith("/api/")
+    return request.path.startswith("/api/") or request.path == "/metrics"
 
 
-def error_response(error: LooksLikeError, status: int | None = None):
+def error_response(error: LooksLikeError, status: int | None = None) -> ResponseReturnValue:
     """The error's code and message, as JSON for the API or on the page for visitors."""
     status = status or STATUS.get(error.code, 400)
     if wants_json():
@@ -26,17 +35,48 @@ def error_response(error: LooksLikeError, status: int | None = None):
     return render_template(PAGE_OF_ENDPOINT.get(request.endpoint, "index.html"), error=error), status
 
 
-def http_error(exc: HTTPException):
-    """werkzeug's HTTP errors (413 from the body limit, 404, 405, ...) in the caller's format."""
+def too_large_message() -> str:
+    """Which limit a 413 from werkzeug hit: the body size, the form's parts, or one form field."""
+    config = current_app.config
+    body = request.environ.get(BODY)
+    size = request.content_length if request.content_length is not None else (len(body) if body else None)
+    limit = config["MAX_CONTENT_LENGTH"]
+    if size is None or size > limit or body is None:
+        return f"The upload is larger than the {limit / (1024 * 1024):g} MB limit. Please send a smaller photo."
+    boundary = re.search(r'boundary="?([^";,]+)', request.content_type or "")
+    parts = body.count(b"--" + boundary.group(1).encode("latin-1", "replace")) - 1 if boundary else 0
+    if parts > config["MAX_FORM_PARTS"]:
+        return f"The form has more than {config['MAX_FORM_PARTS']} parts. Send one field per input."
+    kb = config["MAX_FORM_MEMORY_SIZE"] / 1000
+    return (f"A text field of the form (or a part's headers) is larger than {kb:g} KB. "
+            "Send photos as file uploads (filename set), not as text fields.")
+
+
+def http_error(exc: HTTPException) -> ResponseReturnValue:
+    """werkzeug's HTTP errors (413 from the body limit, 404, 405, 429, ...) in the caller's format."""
     error = LooksLikeError(exc.description or exc.name)
     error.code = HTTP_CODES.get(exc.code, "http_error")
     if exc.code == 413:
-        limit = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
-        error.message = f"The upload is larger than the {limit:g} MB limit. Please send a smaller photo."
-    return error_response(error, exc.code)
+        error.message = too_large_message()
+    elif exc.code == 429:
+        error.message = f"Too many requests: the limit is {exc.description}. Please try again later."
+    resp = error_response(error, exc.code)
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        resp = current_app.make_response(resp)
+        resp.headers["Allow"] = ", ".join(exc.valid_methods)
+    return resp
+
+
+def server_error(exc: InternalServerError) -> ResponseReturnValue:
+    """An unexpected failure: logged with its traceback, answered without details (JSON for the API)."""
+    original = getattr(exc, "original_exception", None) or exc
+    log.error("unhandled %s on %s %s", type(original).__name__, request.method, request.path,
+              exc_info=original if isinstance(original, BaseException) else None)
+    return error_response(InternalError("Something went wrong on our side. Please try again."), 500)
 
 
 def init_app(app: Flask) -> None:
-    """Register the handlers for domain errors and HTTP errors."""
+    """Register the handlers for domain errors, HTTP errors and unexpected failures."""
     app.register_error_handler(LooksLikeError, error_response)
+    app.register_error_handler(InternalServerError, server_error)
     app.register_error_handler(HTTPException, http_error)

@@ -6,16 +6,45 @@ import base64
 import binascii
 import re
 
-from flask import request
+import numpy as np
+from flask import current_app, request
 
+from app.http.metrics import observe_stages
+from app.pipeline.engine import Engine, MatchResult
 from app.pipeline.errors import BadRequest
+
+KEEP_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets: deleted
+AS_SQUARE = bytes.maketrans(b"{}", b"[]")  # depth does not depend on the kind of bracket
+
+
+def json_too_deep(data: bytes, limit: int) -> bool:
+    """True when brackets nest deeper than `limit`: checked before parsing, in one vectorized pass.
+
+    Brackets inside strings count too (conservative: our bodies carry base64 and names). The depth
+    at a point is the opens minus the closes before it; unbalanced bodies are the parser's to reject.
+    """
+    brackets = np.frombuffer(data.translate(AS_SQUARE, KEEP_BRACKETS), np.uint8)
+    depth = 0
+    for start in range(0, len(brackets), 1 << 18):  # in blocks: small arrays, early exit
+        steps = 92 - brackets[start:start + (1 << 18)].astype(np.int32)  # "[" (91) -> +1, "]" (93) -> -1
+        running = np.cumsum(steps) + depth
+        if int(running.max()) > limit:
+            return True
+        depth = int(running[-1])
+    return False
 
 
 def json_body() -> dict | None:
-    """The JSON object of a JSON request, None for other requests; 400 when malformed."""
+    """The JSON object of a JSON request, None for other requests; 400 when malformed or too deep."""
     if not request.is_json:
         return None
-    body = request.get_json(silent=True)
+    limit = current_app.config["JSON_MAX_DEPTH"]
+    if json_too_deep(request.get_data(cache=True), limit):
+        raise BadRequest(f"The JSON body nests more than {limit} levels deep.")
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest(f"The JSON body nests more than {limit} levels deep.") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body is not a JSON object.")
     return body
@@ -97,7 +126,9 @@ def decode_base64(text: str, field: str) -> bytes:
         raise BadRequest(f'Field "{field}" is not valid base64.', field=field) from exc
 
 
-def match_request(engine):
+def match_request(engine: Engine) -> MatchResult:
     """Run the engine's match on the request's photo and `top_k`."""
     data = photo_bytes("photo", "image")
-    return engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]))
+    result = engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]))
+    observe_stages(result.timings)
+    return result

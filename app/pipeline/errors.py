@@ -61,5 +61,35 @@ class FaceTooSmall(LooksLikeError):
     code = "face_too_small"
 
 
+class Unauthorized(LooksLikeError):
+    """An API key is required and the request has none, or a wrong one."""
+
+    code = "unauthorized"
+
+
+class RequestTimeout(LooksLikeError):
+    """The client took too long to send its request body."""
+
+    code = "request_timeout"
+
+
+class RateLimited(LooksLikeError):
+    """The caller sent more requests than its rate limit allows; try again later."""
+
+    code = "rate_limited"
+
+
+class Unavailable(LooksLikeError):
+    """The service is not ready to answer (still loading); try again later."""
+
+    code = "unavailable"
+
+
+class InternalError(LooksLikeError):
+    """Something failed on the server's side; the message never carries details."""
+
+    code = "internal_error"
+
+
 class StartupError(RuntimeError):
     """The app cannot start: weights or gallery missing or corrupt (message says what to run)."""

@@ -7,9 +7,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from app.pipeline.errors import BadRequest, ImageTooLarge, UnreadableImage
+from app.pipeline.errors import BadRequest, ImageTooLarge, LooksLikeError, UnreadableImage
 
 # PIL's own decompression-bomb guard is replaced by our explicit MAX_IMAGE_PIXELS check.
 Image.MAX_IMAGE_PIXELS = None
@@ -72,7 +72,14 @@ def decode_image(data: bytes, max_pixels: int, max_side: int) -> Photo:
             draft = width / max(img.size[0], 1)  # 1, 2, 4 or 8 for a JPEG decoded at reduced scale
             img = ImageOps.exif_transpose(img) or img
             img = to_rgb(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except LooksLikeError:
+        raise
+    except MemoryError as exc:
+        raise ImageTooLarge("The image is too large to decode. Please upload a smaller photo.") from exc
+    except Exception as exc:
+        # Any decoder failure (UnidentifiedImageError, OSError, SyntaxError, ValueError, and the
+        # RuntimeError, struct.error, IndexError... that corrupt AVIF, WebP, GIF, TIFF or PNG data
+        # raise) means the bytes are not a photo we can read: 415, never a 500.
         raise UnreadableImage(
             "The file is not an image we can read. Please upload a JPEG, PNG, WebP, GIF or BMP photo."
         ) from exc

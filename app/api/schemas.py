@@ -1,0 +1,104 @@
+"""The API's OpenAPI pieces: answer schemas (app/pipeline/answers.py's JSON) and request bodies."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def ref(name: str) -> dict:
+    """A $ref to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_ok(name: str, description: str) -> dict:
+    """A 200 response with a JSON component schema."""
+    return {"200": {"description": description, "content": {"application/json": {"schema": ref(name)}}}}
+
+
+BOX = {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4,
+       "description": "[x, y, width, height] in the uploaded photo's pixels (after EXIF rotation)."}
+FACE = {"type": "object", "required": ["box", "confidence"],
+        "properties": {"box": BOX, "confidence": {"type": "number", "minimum": 0, "maximum": 1}}}
+FACE_USED = {"type": "object", "required": ["box", "confidence", "faces_detected"],
+             "properties": {"field": {"type": "string"}, "box": BOX, "confidence": {"type": "number"},
+                            "faces_detected": {"type": "integer", "minimum": 1}}}
+MATCH = {"type": "object", "required": ["name", "identity", "score", "cosine", "image_url"], "properties": {
+    "name": {"type": "string", "description": "Display name."},
+    "identity": {"type": "string", "description": "Gallery folder name."},
+    "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "(1 + cosine) / 2, or the learned model's "
+              "similarity."},
+    "cosine": {"type": "number", "minimum": -1, "maximum": 1},
+    "image_url": {"type": "string", "description": "The identity's best-matching gallery photo: absolute from "
+                  "PUBLIC_URL (or the trusted proxy's host), else a path on this server."}}}
+MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces", "gallery", "scorer", "matches"],
+                "properties": {"face": FACE, "faces_detected": {"type": "integer", "minimum": 1},
+                               "faces": {"type": "array", "items": FACE}, "gallery": {"type": "string"},
+                               "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")}}}
+VERDICT = {"probability": {"type": "number", "minimum": 0, "maximum": 1,
+                           "description": "Calibrated probability of the same person."},
+           "distance": {"type": "number"}, "threshold": {"type": "number"}}
+VERIFY_ANSWER = {"type": "object", "required": ["same_person", "probability", "distance", "threshold", "faces"],
+                 "properties": {"same_person": {"type": "boolean"}, **VERDICT,
+                                "faces": {"type": "array", "items": ref("FaceUsed"), "minItems": 2, "maxItems": 2}}}
+CHECK_ANSWER = {"type": "object",
+                "required": ["probability", "is_subject", "anchors_used", "distance", "threshold", "face"],
+                "properties": {"is_subject": {"type": "boolean"}, **VERDICT,
+                               "anchors_used": {"type": "integer", "minimum": 1}, "aggregate": {"type": "string"},
+                               "face": ref("FaceUsed"), "subject": {"type": "string"}}}
+HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}
+READY = {"type": "object", "required": ["status"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "loading"]}, "gallery": {"type": "string"},
+    "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"}}}
+SCHEMAS = {"Face": FACE, "FaceUsed": FACE_USED, "Match": MATCH, "MatchAnswer": MATCH_ANSWER,
+           "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
+
+
+def binary(description: str) -> dict:
+    """A multipart file field."""
+    return {"type": "string", "format": "binary", "description": description}
+
+
+def base64(description: str) -> dict:
+    """A JSON base64 image field (a data: URL is accepted too)."""
+    return {"type": "string", "format": "byte", "description": description + " (base64; a data: URL is accepted)"}
+
+
+def body(multipart: dict, json: dict, required: tuple[list, list]) -> dict:
+    """A request body as multipart/form-data or JSON."""
+    return {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": required[0], "properties": multipart}},
+        "application/json": {"schema": {"type": "object", "required": required[1], "properties": json}}}}
+
+
+def operations(app: Flask) -> dict[str, dict]:
+    """Request bodies and 200 answers of the API's routes, with the limits of this app's config."""
+    config = app.config
+    top_k = {"type": "integer", "minimum": 1, "maximum": config["TOP_K_MAX"], "default": config["TOP_K"],
+             "description": "Matches wanted (also accepted as a query parameter)."}
+    most = config["CHECK_MAX_ANCHORS"]
+    mb = config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+    limit = f" The whole request body may be at most {mb:g} MB."
+    return {
+        "api.match": {"tags": ["match"], "requestBody": body(
+            {"photo": binary("The photo." + limit), "top_k": top_k},
+            {"image": base64("The photo."), "top_k": top_k}, (["photo"], ["image"])),
+            "responses": json_ok("MatchAnswer", "The face used and the top-k look-alikes.")},
+        "api.verify": {"tags": ["verify"], "requestBody": body(
+            {"photo1": binary("First photo." + limit), "photo2": binary("Second photo.")},
+            {"image1": base64("First photo."), "image2": base64("Second photo.")},
+            (["photo1", "photo2"], ["image1", "image2"])),
+            "responses": json_ok("VerifyAnswer", "Same person or not, with the calibrated probability.")},
+        "api.check": {"tags": ["verify"], "requestBody": body(
+            {"photo": binary("The probe photo." + limit), "subject": {"type": "string", "description": "A gallery "
+             "identity (name or folder); or send anchors."},
+             "anchor": {"type": "array", "maxItems": most, "items": binary("An anchor photo."),
+                        "description": f"1 to {most} photos of the person (repeat the field)."}},
+            {"image": base64("The probe photo."), "subject": {"type": "string"},
+             "anchors": {"type": "array", "maxItems": most, "items": base64("An anchor photo.")}},
+            (["photo"], ["image"])),
+            "responses": json_ok("CheckAnswer", "Whether the photo is that subject.")},
+        "health.healthz": {"tags": ["health"], "responses": json_ok("Health", "The process is alive.")},
+        "health.readyz": {"tags": ["health"], "responses": {
+            **json_ok("Ready", "Weights and gallery loaded."),
+            "503": {"description": "Still loading.", "content": {"application/json": {"schema": ref("Ready")}}}}},
+    }

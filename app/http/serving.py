@@ -1,0 +1,119 @@
+"""gunicorn plumbing (named in gunicorn.conf.py): JSON-lines access log, JSON errors under /api/.
+
+The access log never carries photo data (no bodies, no query strings) and, unless
+LOOKSLIKE_ACCESS_LOG_CLIENT is true, no client address. Requests gunicorn itself rejects (a
+malformed header, a bad chunk) get JSON in the API's error shape when their path is known to be
+under /api/, and gunicorn's warning about them no longer names the client's address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta
+
+from gunicorn.glogging import Logger
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker
+
+from app.config import DEFAULTS
+from app.http.errors import HTTP_CODES
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A LOOKSLIKE_* boolean from the environment."""
+    value = os.environ.get(f"LOOKSLIKE_{name}")
+    return default if value is None else value.strip().lower() in TRUE
+
+
+def client_address(environ: dict) -> str:
+    """The client's address: the peer, or the TRUSTED_PROXIES-th X-Forwarded-For entry from the right."""
+    hops = int(os.environ.get("LOOKSLIKE_TRUSTED_PROXIES", DEFAULTS["TRUSTED_PROXIES"]) or 0)
+    forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    if hops > 0 and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return environ.get("REMOTE_ADDR", "")
+
+
+class JsonAccessLogger(Logger):
+    """gunicorn's logger with one JSON object per access line."""
+
+    def access(self, resp, req, environ: dict, request_time: timedelta) -> None:
+        """Time, method, path (no query string), status, bytes, duration, worker; no address by default."""
+        if not self.access_log_enabled:
+            return
+        status = getattr(resp, "status_code", None) or str(getattr(resp, "status", "0")).split(" ", 1)[0]
+        entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                 "method": environ.get("REQUEST_METHOD", getattr(req, "method", "")),
+                 "path": environ.get("PATH_INFO", getattr(req, "path", "")),
+                 "status": int(status) if str(status).isdigit() else 0,
+                 "bytes": getattr(resp, "sent", None),
+                 "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                 "pid": os.getpid()}
+        if env_flag("ACCESS_LOG_CLIENT", DEFAULTS["ACCESS_LOG_CLIENT"]):
+            entry["client"] = client_address(environ)
+        try:
+            self.access_log.info(json.dumps(entry, ensure_ascii=True))
+        except Exception:
+            self.exception("access log line failed")
+
+
+class Capture:
+    """Stands in for the client socket while gunicorn writes its error page, to read the status."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        """Non-blocking, so gunicorn writes straight away."""
+        return 0.0
+
+    def setblocking(self, flag) -> None:
+        """Nothing to change."""
+
+    def sendall(self, data: bytes) -> None:
+        """Keep what gunicorn would have sent."""
+        self.data += data
+
+
+def request_path(req, exc: BaseException) -> str:
+    """The path of the request gunicorn rejected, when its request line was read before the error.
+
+    gunicorn passes no request when a header is bad; the request object that was being parsed is
+    still in the exception's traceback, with its path already set.
+    """
+    for candidate in (req, getattr(exc, "req", None)):
+        if isinstance(getattr(candidate, "path", None), str):
+            return candidate.path
+    tb = exc.__traceback__
+    while tb is not None:
+        path = getattr(tb.tb_frame.f_locals.get("self"), "path", None)
+        if isinstance(path, str):
+            return path
+        tb = tb.tb_next
+    return ""
+
+
+class JsonErrorWorker(ThreadWorker):
+    """gthread worker whose own error answers (before the app runs) are JSON under /api/."""
+
+    def handle_error(self, req, client, addr, exc: BaseException) -> None:
+        """gunicorn's handling (status, log line), without the client address; JSON for /api/ paths."""
+        if not request_path(req, exc).startswith("/api/"):
+            return super().handle_error(req, client, None, exc)
+        capture = Capture()
+        super().handle_error(req, capture, None, exc)
+        found = re.match(rb"HTTP/1\.1 (\d{3}) ([^\r\n]*)", capture.data)
+        status, reason = (int(found.group(1)), found.group(2).decode("latin-1")) if found else (400, "Bad Request")
+        message = f"{reason}: {exc}" if status < 500 else "Something went wrong on our side. Please try again."
+        body = json.dumps({"error": HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error"),
+                           "message": message[:300]}).encode()
+        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        try:
+            write_nonblock(client, head + body)
+        except Exception:
+            self.log.debug("Failed to send error message.")
