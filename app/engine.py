@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from app.config import calibration_path, galleries_dir, models_dir, weights_path
 from app.detect import Detector, Face
 from app.embed import Embedder
-from app.errors import StartupError
+from app.errors import FaceTooSmall, NoFace, NoSuchFace, StartupError
 from app.gallery import Gallery, face_thumbnail
 from app.imaging import Photo, decode_image
 from app.scoring import CosineScorer, Match, rank_identities
@@ -30,6 +30,11 @@ class FaceResult:
     faces: list[Face]
     embedding: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def face_index(self) -> int:
+        """Position of the matched face in `faces` (the index a client passes as `face`)."""
+        return next(i for i, f in enumerate(self.faces) if f is self.face)
 
     def thumbnail(self, size: int) -> np.ndarray:
         """Square crop of the face for display (only the pages need it, not the API)."""
@@ -157,13 +162,15 @@ class Engine:
         """Decode upload bytes with the configured limits."""
         return decode_image(data, self.config["MAX_IMAGE_PIXELS"], self.config["DETECT_MAX_SIDE"])
 
-    def analyze(self, data: bytes) -> FaceResult:
-        """Decode a photo, detect its main face and embed it (typed errors for bad input)."""
+    def analyze(self, data: bytes, face_index: int | None = None) -> FaceResult:
+        """Decode a photo, detect its main face (or face number `face_index` of the detected
+        faces, largest first) and embed it (typed errors for bad input)."""
         t0 = time.perf_counter()
         photo = self.decode(data)
         t1 = time.perf_counter()
         faces = self.detector.detect(photo)
-        face = self.detector.main_face(faces, photo)
+        face = self.detector.main_face(faces, photo) if face_index is None else pick_face(
+            faces, face_index, self.config["MIN_FACE_PX"])
         crop = self.detector.crop(photo, face)
         t2 = time.perf_counter()
         embedding = self.embedder.embed(crop[None])[0]
@@ -171,9 +178,9 @@ class Engine:
         return FaceResult(photo=photo, face=face, faces=faces, embedding=embedding,
                           timings={"decode": t1 - t0, "detect": t2 - t1, "embed": t3 - t2})
 
-    def match(self, data: bytes, top_k: int | None = None) -> MatchResult:
-        """Top-k celebrities that look most like the main face of the photo."""
-        query = self.analyze(data)
+    def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
+        """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
+        query = self.analyze(data, face_index)
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
         matches = rank_identities(scorer.row_scores(query.embedding), gallery.embeddings, query.embedding,
@@ -181,6 +188,23 @@ class Engine:
                                   scorer.display, self.config["SCORE_AGGREGATE"], self.config["SCORE_MEAN_N"])
         timings = dict(query.timings, score=time.perf_counter() - t0)
         return MatchResult(query=query, matches=matches, timings=timings)
+
+
+def pick_face(faces: list[Face], index: int, min_face_px: int) -> Face:
+    """The face a visitor chose by its index in `faces`; 422 when there is no such face or it is
+    too small to compare."""
+    if not faces:
+        raise NoFace("No face was found in this photo. Please upload a clear, front-facing photo"
+                     " of one person.")
+    if not 0 <= index < len(faces):
+        count = "1 face (number 0)" if len(faces) == 1 else f"{len(faces)} faces (numbered 0 to {len(faces) - 1})"
+        raise NoSuchFace(f"There is no face {index} in this photo: it has {count}.", field="face")
+    face = faces[index]
+    side = min(face.box[2], face.box[3]) * face.scale
+    if side < min_face_px:
+        raise FaceTooSmall(f"Face {index} is only {side:.0f} px across; at least {min_face_px} px is needed"
+                           " to compare it. Please choose another face or a closer photo.", field="face")
+    return face
 
 
 def init_app(app: Flask) -> None:

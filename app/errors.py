@@ -57,5 +57,12 @@ class FaceTooSmall(LooksLikeError):
     code = "face_too_small"
 
 
+class NoSuchFace(LooksLikeError):
+    """The request asked for a face index the photo does not have."""
+
+    status = 422
+    code = "no_such_face"
+
+
 class StartupError(RuntimeError):
     """The app cannot start: weights or gallery missing or corrupt (message says what to run)."""
