@@ -44,8 +44,9 @@ def test_upload_shows_progress_then_results(page, server):
     assert page.locator("h1").count() == 1
     assert page.url.endswith("/match")
     assert page.title().startswith("You look like Mindy Kaling")
-    for img in ("[data-you-img]", "[data-them-img]"):
-        assert page.eval_on_selector(img, "i => i.complete && i.naturalWidth > 0"), img
+    for img in ("[data-you-img]", "[data-them-img]"):  # both faces load
+        page.wait_for_function("s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0; }",
+                               arg=img)
     expect(page.locator(".result-hero .explainer")).to_contain_text("Resemblance")
     score = page.locator(".result-hero .score-value").inner_text()
     assert re.fullmatch(r"\d{1,3}%", score)
@@ -263,6 +264,7 @@ def test_phone_layout_two_columns_and_sharp_images(new_page, server):
     page = new_page(viewport=PHONE, scale=2)
     upload(page, server, val_photo("madonna"))
     assert horizontal_overflow(page) == 0
+    page.wait_for_function("[...document.images].every(i => i.complete)")
     lefts = page.eval_on_selector_all(".match-card", "cs => cs.map(c => Math.round(c.getBoundingClientRect().left))")
     assert len(set(lefts)) == 2, lefts  # two columns
     sizes = page.eval_on_selector_all(
