@@ -301,8 +301,8 @@
     var preview = $(zone, "[data-preview]");
     var empty = $(zone, "[data-empty]");
     var chooseText = $(zone, "[data-choose-text]");
-    var title = $(zone, ".dropzone-title");
-    var emptyTitle = title ? title.textContent : "";
+    var title = $(zone, "[data-drop-title]");
+    var fileName = $(zone, "[data-file-name]");
     var initialText = chooseText.textContent;
     var url = null;
 
@@ -313,7 +313,8 @@
       if (!file) {
         previewBox.hidden = true;
         empty.hidden = false;
-        if (title) title.textContent = emptyTitle;
+        title.hidden = false;
+        fileName.hidden = true;
         chooseText.textContent = initialText;
         return;
       }
@@ -322,7 +323,9 @@
       preview.onerror = function () { // a format the browser cannot show: name it instead
         previewBox.hidden = true;
         empty.hidden = false;
-        if (title) title.textContent = file.name;
+        title.hidden = true;
+        fileName.textContent = file.name;
+        fileName.hidden = false;
       };
       preview.src = url;
       chooseText.textContent = "Choose another photo";
