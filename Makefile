@@ -7,7 +7,11 @@ DEMO := instance/datasets/5-celebrity-faces
 PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow lint bench bench-scale clean
+BROWSER_VENV := .venv-browser
+AXE_JS := build/npm/node_modules/axe-core/axe.min.js
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-scale clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +60,28 @@ bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs in
 	$(BIN)/python bench/index_scale.py --gallery synth100k
 	$(BIN)/python bench/index_scale.py --gallery synth1m
 
+$(BROWSER_VENV)/bin/activate: tests/browser/requirements.txt
+	$(PYTHON) -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install --quiet --upgrade pip
+	$(BROWSER_VENV)/bin/pip install --quiet -r tests/browser/requirements.txt
+	touch $(BROWSER_VENV)/bin/activate
+
+$(AXE_JS):  ## axe-core from npm, into the git-ignored build/npm
+	@command -v npm >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix build/npm --no-audit --no-fund --silent axe-core@4
+
+chromium:  ## Debian's Chromium (Playwright's own browser download is not used)
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; \
+	  else echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
+
+test-browser: setup chromium $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the pages in real Chromium (Playwright + axe-core)
+	CHROMIUM=$(CHROMIUM) LOOKSLIKE_APP_PYTHON=$(BIN)/python $(BROWSER_VENV)/bin/python -m pytest -q -m browser tests/browser
+
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(BROWSER_VENV) build/npm .pytest_cache

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from app.pipeline.errors import InternalError, LooksLikeError
 
 STATUS = {"bad_request": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
-          "request_timeout": 408, "too_large": 413, "unsupported_media": 415, "no_face": 422,
+          "request_timeout": 408, "too_large": 413, "unsupported_media": 415, "no_face": 422, "no_such_face": 422,
           "face_too_small": 422, "rate_limited": 429, "internal_error": 500, "unavailable": 503}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
               408: "request_timeout", 413: "too_large", 415: "unsupported_media", 429: "rate_limited",

@@ -66,23 +66,43 @@ def photo_bytes(field: str, json_field: str) -> bytes:
     return data
 
 
+def whole_number(name: str) -> int | None:
+    """A whole-number parameter (JSON, form or query string); None when absent or blank."""
+    body = json_body()
+    raw = body.get(name) if body is not None else None
+    if raw is None:
+        raw = request.form.get(name) or request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"\s*[0-9]{1,6}\s*", raw):
+        return int(raw)
+    raise BadRequest(f'"{name}" must be a whole number.', field=name)
+
+
 def top_k(default: int, maximum: int) -> int:
     """The requested number of matches (JSON, form or query string), validated to 1..maximum."""
-    body = json_body()
-    raw = body.get("top_k") if body is not None else None
-    if raw is None:
-        raw = request.form.get("top_k") or request.args.get("top_k")
-    if raw is None or raw == "":
+    try:
+        value = whole_number("top_k")
+    except BadRequest:
+        raise BadRequest(f'"top_k" must be a whole number from 1 to {maximum}.', field="top_k") from None
+    if value is None:
         return default
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    elif isinstance(raw, str) and re.fullmatch(r"\s*[0-9]{1,6}\s*", raw):
-        value = int(raw)
-    else:
-        raise BadRequest(f'"top_k" must be a whole number from 1 to {maximum}.', field="top_k")
     if not 1 <= value <= maximum:
         raise BadRequest(f'"top_k" must be from 1 to {maximum}; got {value}.', field="top_k")
     return value
+
+
+def face_index() -> int | None:
+    """The optional `face` parameter: index of the face to match in the answer's `faces` list
+    (0 = the largest); None lets the app choose the central face. Its range is checked against
+    the faces found (422 no_such_face)."""
+    try:
+        return whole_number("face")
+    except BadRequest:
+        raise BadRequest('"face" must be a whole number: the index of a face in "faces", from 0.',
+                         field="face") from None
 
 
 def photo_list(field: str, json_field: str, maximum: int) -> list[bytes]:
@@ -127,8 +147,8 @@ def decode_base64(text: str, field: str) -> bytes:
 
 
 def match_request(engine: Engine) -> MatchResult:
-    """Run the engine's match on the request's photo and `top_k`."""
+    """Run the engine's match on the request's photo, `top_k` and optional `face` index."""
     data = photo_bytes("photo", "image")
-    result = engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]))
+    result = engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]), face_index())
     observe_stages(result.timings)
     return result

@@ -22,6 +22,7 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
     """The answer to a match: the face used, every face found, and the top-k look-alikes."""
     return {
         "face": result.query.face.to_dict(),
+        "face_index": result.query.face_index,
         "faces_detected": len(result.query.faces),
         "faces": [f.to_dict() for f in result.query.faces],
         "gallery": result.gallery,

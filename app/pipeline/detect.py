@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from app.pipeline.crops import aligned_crop, crop_box
-from app.pipeline.errors import FaceTooSmall, NoFace
+from app.pipeline.errors import FaceTooSmall, NoFace, NoSuchFace
 from app.pipeline.face import Face
 from app.pipeline.imaging import Photo
 from models.facenet import INPUT_SIDE
@@ -87,6 +87,22 @@ class Detector:
         cx, cy = photo.width / 2, photo.height / 2
         return min((f for f in usable if f.area >= 0.5 * usable[0].area),
                    key=lambda f: (f.box[0] + f.box[2] / 2 - cx) ** 2 + (f.box[1] + f.box[3] / 2 - cy) ** 2)
+
+    def pick_face(self, faces: list[Face], index: int) -> Face:
+        """The face a visitor chose by its index in `faces` (largest first); 422 errors when there is
+        no such face or it is too small to compare."""
+        if not faces:
+            raise NoFace("No face was found in this photo. Please upload a clear, front-facing photo"
+                         " of one person.")
+        if not 0 <= index < len(faces):
+            count = "1 face (number 0)" if len(faces) == 1 else f"{len(faces)} faces (numbered 0 to {len(faces) - 1})"
+            raise NoSuchFace(f"There is no face {index} in this photo: it has {count}.", field="face")
+        face = faces[index]
+        side = min(face.box[2], face.box[3]) * face.scale
+        if side < self.min_face_px:
+            raise FaceTooSmall(f"Face {index} is only {side:.0f} px across; at least {self.min_face_px} px is "
+                               "needed to compare it. Please choose another face or a closer photo.", field="face")
+        return face
 
     def crop(self, photo: Photo, face: Face, size: int = INPUT_SIDE,
              margin: float | None = None, align: bool | None = None) -> np.ndarray:

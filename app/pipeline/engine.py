@@ -219,18 +219,18 @@ class Engine:
         """True once load_all has built the networks and opened the gallery."""
         return self._loaded
 
-    def analyze(self, data: bytes, field: str | None = None) -> FaceResult:
-        """Decode a photo, detect its main face and embed it; errors name `field` when given."""
+    def analyze(self, data: bytes, field: str | None = None, face_index: int | None = None) -> FaceResult:
+        """Decode a photo, detect its main face (or face `face_index`) and embed it; errors name `field`."""
         try:
-            return analyze_photo(data, self.detector, self.embedder, self.config)
+            return analyze_photo(data, self.detector, self.embedder, self.config, face_index)
         except LooksLikeError as exc:
             if field:
                 exc.for_field(field)
             raise
 
-    def match(self, data: bytes, top_k: int | None = None) -> MatchResult:
-        """Top-k celebrities that look most like the main face of the photo."""
-        query = self.analyze(data)
+    def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
+        """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
+        query = self.analyze(data, face_index=face_index)
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],

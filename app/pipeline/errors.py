@@ -55,6 +55,12 @@ class NoFace(LooksLikeError):
     code = "no_face"
 
 
+class NoSuchFace(LooksLikeError):
+    """The request asked for a face index the photo does not have."""
+
+    code = "no_such_face"
+
+
 class FaceTooSmall(LooksLikeError):
     """A face was found but is too small to compare reliably."""
 

@@ -25,6 +25,11 @@ class FaceResult:
     embedding: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def face_index(self) -> int:
+        """Position of the matched face in `faces` (the index a client passes as `face`)."""
+        return next(i for i, f in enumerate(self.faces) if f is self.face)
+
     def thumbnail(self, size: int) -> np.ndarray:
         """Square crop of the face for display (only pages and gallery builds need it)."""
         return face_thumbnail(self.photo, self.face, size)
@@ -35,8 +40,8 @@ def decode(data: bytes, config: dict) -> Photo:
     return decode_image(data, config["MAX_IMAGE_PIXELS"], config["DETECT_MAX_SIDE"])
 
 
-def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder,
-                   config: dict) -> list[FaceResult | LooksLikeError]:
+def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, config: dict,
+                   face_index: int | None = None) -> list[FaceResult | LooksLikeError]:
     """Decode, detect (batched by shape), choose the main face, crop and embed a batch of photos.
 
     Each item is its FaceResult, or the LooksLikeError that says why it has no usable face.
@@ -55,7 +60,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder,
     for i, faces in zip(decoded, found):
         photo = out[i]
         try:
-            face = detector.main_face(faces, photo)
+            face = detector.main_face(faces, photo) if face_index is None else detector.pick_face(faces, face_index)
         except LooksLikeError as exc:
             out[i] = exc
             continue
@@ -69,9 +74,11 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder,
     return out
 
 
-def analyze_photo(data: bytes, detector: Detector, embedder: Embedder, config: dict) -> FaceResult:
-    """The embedded main face of one photo; raises the LooksLikeError that says why there is none."""
-    result = analyze_photos([data], detector, embedder, config)[0]
+def analyze_photo(data: bytes, detector: Detector, embedder: Embedder, config: dict,
+                  face_index: int | None = None) -> FaceResult:
+    """The embedded main face (or face number `face_index`) of one photo; raises the LooksLikeError
+    that says why there is none."""
+    result = analyze_photos([data], detector, embedder, config, face_index)[0]
     if isinstance(result, LooksLikeError):
         raise result
     return result

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+import numpy as np
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from app.extensions import get_engine
 from app.http import inputs
@@ -12,6 +14,19 @@ from app.pipeline.answers import verify_answer
 from app.pipeline.imaging import encode_jpeg
 
 bp = Blueprint("web", __name__)
+PAGE_FACE_SIZE = 360  # the visitor's face crops: shown at up to 180 CSS px, so sharp on 2x screens
+FEATURED = 8  # celebrities featured on the upload page (those with the most gallery photos)
+
+
+def gallery_summary() -> dict:
+    """Size of the served gallery and a few of its celebrities (identity, name, first row)."""
+    gallery = get_engine().gallery
+    counts = np.bincount(gallery.labels, minlength=len(gallery.identities))
+    featured = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], gallery.identities[k]))[:FEATURED]
+    return {"name": gallery.name, "rows": len(gallery), "identities": len(gallery.identities),
+            "featured": [{"identity": gallery.identities[k], "name": gallery.names[k],
+                          "row": int(np.flatnonzero(gallery.labels == k)[0])}
+                         for k in sorted(featured, key=lambda k: gallery.identities[k])]}
 
 
 def data_url(rgb) -> str:
@@ -22,7 +37,8 @@ def data_url(rgb) -> str:
 @bp.app_context_processor
 def form_defaults() -> dict:
     """Values every page's upload form needs (also when an error re-renders it)."""
-    return {"top_k": current_app.config["TOP_K"], "top_k_max": current_app.config["TOP_K_MAX"]}
+    return {"top_k": current_app.config["TOP_K"], "top_k_max": current_app.config["TOP_K_MAX"],
+            "gallery": gallery_summary()}
 
 
 @bp.get("/")
@@ -31,15 +47,40 @@ def index():
     return render_template("index.html")
 
 
+@bp.get("/match")
+def match_get():
+    """/match is only posted to; a visit (a reload, a shared link) goes to the upload page."""
+    return redirect(url_for("web.index"))
+
+
 @bp.post("/match")
 def match():
-    """Form post of a photo: results page with the visitor's face and the top-k celebrities."""
+    """Form post of a photo: results page with the visitor's face and the top-k celebrities.
+
+    Every detected face's box goes to the page (data-* attributes) so that its script can draw
+    them on the photo it still holds and re-post with `face=N`; nothing of the photo is kept here.
+    """
     result = inputs.match_request(get_engine())
-    cards = [{"name": m.name, "score": m.score, "resemblance": m.resemblance, "row": m.row}
-             for m in result.matches]
-    return render_template("results.html", face=data_url(result.query.thumbnail(current_app.config["THUMB_SIZE"])),
-                           faces_detected=len(result.query.faces), cards=cards,
-                           gallery=result.gallery, scorer=result.scorer)
+    cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
+              "row": m.row} for m in result.matches]
+    query = result.query
+    return render_template("results.html", face=data_url(query.thumbnail(PAGE_FACE_SIZE)),
+                           faces_detected=len(query.faces), cards=cards,
+                           boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
+                           photo_size=list(query.photo.original_size), top_k=len(result.matches),
+                           scorer=result.scorer)
+
+
+@bp.get("/celebrity/<identity>")
+def celebrity(identity: str):
+    """A celebrity's own page (gallery photos only, never a visitor's): the link a result shares."""
+    gallery = get_engine().gallery
+    try:
+        k = gallery.identities.index(identity)
+    except ValueError:
+        abort(404, f"There is no celebrity “{identity}” in this gallery.")
+    rows = [int(r) for r in np.flatnonzero(gallery.labels == k)]
+    return render_template("celebrity.html", identity=identity, name=gallery.names[k], rows=rows)
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -48,15 +89,15 @@ def verify():
     if request.method == "GET":
         return render_template("verify.html")
     result = get_engine().verify(inputs.photo_bytes("photo1", "image1"), inputs.photo_bytes("photo2", "image2"))
-    size = current_app.config["THUMB_SIZE"]
     return render_template("verify.html", answer=verify_answer(result),
-                           faces=[data_url(r.thumbnail(size)) for r in result.faces])
+                           faces=[data_url(r.thumbnail(PAGE_FACE_SIZE)) for r in result.faces])
 
 
 @bp.get("/gallery/<gallery>/<int:row>.jpg")
 def gallery_image(gallery: str, row: int):
-    """Thumbnail of one row of the loaded gallery."""
+    """Thumbnail of one row of the gallery version this process serves (404 when it has none)."""
     loaded = get_engine().gallery
-    if gallery != loaded.name or not 0 <= row < len(loaded):
+    path = loaded.thumb_path(row)
+    if gallery != loaded.name or not 0 <= row < len(loaded) or not os.path.isfile(path):
         abort(404)
-    return send_file(loaded.thumb_path(row), mimetype="image/jpeg", max_age=86400)
+    return send_file(path, mimetype="image/jpeg", max_age=86400)

@@ -172,6 +172,33 @@ def test_two_people_reports_both_faces(client):
     assert area(body["faces"][0]) >= area(body["faces"][1])
 
 
+def test_face_index_picks_a_face(client):
+    data = read(edge_case("two_people.jpg"))
+    default = post_photo(client, data).get_json()
+    assert default["faces"][default["face_index"]] == default["face"]
+    for k in (0, 1):
+        body = post_photo(client, data, face=str(k)).get_json()
+        assert body["face_index"] == k and body["face"] == default["faces"][k]
+    other = 1 - default["face_index"]
+    assert post_photo(client, data, face=str(other)).get_json()["matches"] != default["matches"]
+    json_body = {"image": base64.b64encode(data).decode(), "face": other}
+    assert client.post("/api/v1/match", json=json_body).get_json()["face_index"] == other
+
+
+def test_face_index_that_does_not_exist_is_422(client):
+    _, path = val_photos()[0]
+    body = post_photo(client, read(path), face="0").get_json()
+    assert body["face_index"] == 0
+    resp = post_photo(client, read(path), face="7")
+    assert resp.status_code == 422
+    err = resp.get_json()
+    assert err["error"] == "no_such_face" and err["field"] == "face"
+    assert err["message"].startswith("There is no face 7 in this photo: it has ")
+    for bad in ("-1", "first", "1.5"):
+        resp = post_photo(client, read(path), face=bad)
+        assert resp.status_code == 400 and resp.get_json()["field"] == "face", bad
+
+
 def test_low_resolution_240p(client):
     resp = post_photo(client, read(edge_case("obama-240p.jpg")))
     assert resp.status_code == 200 and resp.get_json()["faces_detected"] == 1

@@ -74,9 +74,10 @@ def test_api_page_and_cli_agree(client, app):
     assert json.loads(cli.output) == api
     page = client.post("/verify", data=files(photo1=read(p1), photo2=read(p2)),
                        content_type="multipart/form-data").get_data(as_text=True)
-    verdict = "Same person" if api["same_person"] else "Different people"
-    assert verdict in page and f"{api['probability'] * 100:.0f}%" in page
-    assert page.count('src="data:image/jpeg;base64,') == 2
+    heading = page.split('id="verdict-heading"', 1)[1].split("</h1>", 1)[0]
+    assert ("the same person" if api["same_person"] else "different people") in heading
+    assert f"{api['probability']:.4f}" in page and f"{api['distance']:.3f}" in page  # in the details
+    assert page.count('src="data:image/jpeg;base64,') == 2 and page.count("<h1") == 1
 
 
 def test_json_base64_verify(client):

@@ -1,0 +1,123 @@
+"""Browser tests: a real gunicorn server on a free port and Debian's Chromium driven by Playwright.
+
+Run with `make test-browser` (installs Chromium, Playwright and axe-core when missing). The server
+runs the app's own interpreter (.venv, or LOOKSLIKE_APP_PYTHON); Playwright may live in another
+environment (the Makefile's .venv-browser).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from browser_support import DESKTOP, ROOT, PageWatch, launch, with_csp
+
+
+def app_python() -> str:
+    """The interpreter that has the app's requirements (Flask, TensorFlow, gunicorn)."""
+    if os.environ.get("LOOKSLIKE_APP_PYTHON"):
+        return os.environ["LOOKSLIKE_APP_PYTHON"]
+    venv = os.path.join(ROOT, ".venv", "bin", "python")
+    return venv if os.path.exists(venv) else sys.executable
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Base URL of the app served by gunicorn (the real weights and demo gallery), ready.
+
+    LOOKSLIKE_TEST_SERVER=http://127.0.0.1:PORT uses a server already running instead."""
+    if os.environ.get("LOOKSLIKE_TEST_SERVER"):
+        yield os.environ["LOOKSLIKE_TEST_SERVER"].rstrip("/")
+        return
+    for need, fix in (("instance/weights/facenet_keras.weights.h5", "make weights"),
+                      ("instance/galleries/demo/manifest.json", "make gallery")):
+        if not os.path.exists(os.path.join(ROOT, need)):
+            pytest.fail(f"{need} is missing: run `{fix}` (or `make test-browser`)")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WEB_CONCURRENCY="1")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([app_python(), "-m", "gunicorn", "--config", "gunicorn.conf.py",
+                                 "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server was not ready in 180 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    """Playwright, started once; assertions wait up to 30 s (a match takes seconds on a busy CI box)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test-browser)")
+    sync_api.expect.set_options(timeout=30_000)
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    """One Chromium for the session."""
+    b = launch(playwright_driver)
+    yield b
+    b.close()
+
+
+@pytest.fixture()
+def new_page(browser):
+    """Factory of pages (viewport, JavaScript on or off, strict CSP on by default), checked after the test."""
+    contexts, watches = [], []
+
+    def make(viewport=DESKTOP, scale=1, javascript=True, csp=True):
+        ctx = browser.new_context(viewport=viewport, device_scale_factor=scale, java_script_enabled=javascript)
+        ctx.set_default_timeout(30_000)
+        if csp:
+            ctx.route("**/*", with_csp)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        watch = PageWatch()
+        watch.attach(page)
+        watches.append(watch)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    for watch in watches:
+        watch.check()
+
+
+@pytest.fixture()
+def page(new_page):
+    """A desktop page (1280 x 900) under the strict CSP."""
+    return new_page()
