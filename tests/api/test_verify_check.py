@@ -100,7 +100,7 @@ def test_verify_errors_name_the_field(client):
     assert resp.status_code == 400 and resp.get_json()["field"] == "photo2"
     page = client.post("/verify", data=files(photo1=b"nope", photo2=read(g["madonna"][0])),
                        content_type="multipart/form-data")
-    assert page.status_code == 415 and "photo1:" in page.get_data(as_text=True)
+    assert page.status_code == 415 and "First photo:" in page.get_data(as_text=True)  # the field, in words
     big = b"\0" * (client.application.config["MAX_CONTENT_LENGTH"] + 1)
     page = client.post("/verify", data=files(photo1=big, photo2=read(g["madonna"][0])),
                        content_type="multipart/form-data")

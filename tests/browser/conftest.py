@@ -15,7 +15,8 @@ import time
 import urllib.request
 
 import pytest
-from browser_support import DESKTOP, ROOT, PageWatch, launch, with_csp
+
+from browser.browser_support import DESKTOP, ROOT, PageWatch, launch, with_csp
 
 
 def app_python() -> str:

@@ -10,8 +10,9 @@ import io
 import re
 
 import pytest
-from browser_support import NARROW, PHONE, PageWatch, edge_case, horizontal_overflow, launch, run_axe, val_photo
 from PIL import Image
+
+from browser.browser_support import NARROW, PHONE, PageWatch, edge_case, horizontal_overflow, launch, run_axe, val_photo
 
 pytestmark = pytest.mark.browser
 

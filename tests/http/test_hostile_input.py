@@ -112,7 +112,7 @@ def test_non_utf8_filename_real_photo_on_the_page(client):
     _, path = val_photos()[1]
     part = (b'Content-Disposition: form-data; name="photo"; filename="\xe9t\xe9.jpg"\r\n\r\n' + read(path) + b"\r\n")
     resp = client.post("/match", data=multipart("b0und", [part]), content_type="multipart/form-data; boundary=b0und")
-    assert resp.status_code == 200 and 'class="card match"' in resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'class="match-card"' in resp.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("body, ctype", [

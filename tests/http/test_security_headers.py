@@ -87,7 +87,7 @@ def test_form_post_from_any_site_still_works_with_cors_on(make_app):
     _, path = val_photos()[0]
     resp = client.post("/match", data={"photo": (io.BytesIO(read(path)), "x.jpg")},
                        headers={"Origin": "https://elsewhere.example"}, content_type="multipart/form-data")
-    assert resp.status_code == 200 and 'class="card match"' in resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'class="match-card"' in resp.get_data(as_text=True)
 
 
 def image_url(client, **kwargs) -> str:
