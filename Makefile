@@ -7,7 +7,7 @@ DEMO := instance/datasets/5-celebrity-faces
 PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install weights demo gallery setup run dev test test-slow bench clean
+.PHONY: install weights demo gallery setup run dev test test-slow bench docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ test-slow: setup  ## heavy checks (LFW, long training) marked slow
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py
+
+docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
+	bash scripts/docker-check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache
