@@ -47,7 +47,7 @@ USER lookslike
 RUN if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELHOUSE"; fi \
  && flask weights fetch \
  && flask data demo \
- && flask gallery build instance/datasets/5-celebrity-faces/train --name demo \
+ && flask gallery build instance/datasets/5-celebrity-faces/train --name demo --names app/datasets/demo_names.csv \
  && rm -rf instance/downloads
 
 EXPOSE 8000
