@@ -18,9 +18,20 @@ PAGE_FACE_SIZE = 360  # the visitor's face crops: shown at up to 180 CSS px, so 
 FEATURED = 8  # celebrities featured on the upload page (those with the most gallery photos)
 
 
+_SUMMARIES: dict[str, dict] = {}  # by gallery version folder: versions are immutable
+
+
 def gallery_summary() -> dict:
-    """Size of the served gallery and a few of its celebrities (identity, name, first row)."""
+    """Size of the served gallery and a few of its celebrities, computed once per gallery version
+    (every page renders it; scanning the labels per request would cost O(rows))."""
     gallery = get_engine().gallery
+    if gallery.path not in _SUMMARIES:
+        _SUMMARIES[gallery.path] = summarize(gallery)
+    return _SUMMARIES[gallery.path]
+
+
+def summarize(gallery) -> dict:
+    """Gallery name, rows, identities and up to FEATURED celebrities (identity, name, first row)."""
     counts = np.bincount(gallery.labels, minlength=len(gallery.identities))
     featured = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], gallery.identities[k]))[:FEATURED]
     return {"name": gallery.name, "rows": len(gallery), "identities": len(gallery.identities),
