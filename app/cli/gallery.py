@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 import click
@@ -130,8 +131,10 @@ def gallery_names(name: str, names_file: str) -> None:
 def gallery_index(name: str) -> None:
     """(Re)build gallery NAME's vector index (faiss PQ fast-scan) as a new version."""
     open_gallery(name)
+    start = time.perf_counter()
     gallery = index_gallery(galleries(), name)
-    click.echo(f"gallery {name}: index of {len(gallery)} rows built in {gallery.path}")
+    click.echo(f"gallery {name}: index of {len(gallery):,} rows built in {time.perf_counter() - start:.0f} s "
+               f"at {gallery.path}")
 
 
 @gallery_cli.command("upgrade")
