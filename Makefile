@@ -8,6 +8,7 @@ PORT ?= 8000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 BROWSER_VENV := .venv-browser
+AXE_CORE := axe-core@4.14.1
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 CHROMIUM ?= /usr/bin/chromium
 
@@ -69,7 +70,7 @@ $(BROWSER_VENV)/bin/activate: tests/browser/requirements.txt
 $(AXE_JS):  ## axe-core from npm, into the git-ignored build/npm
 	@command -v npm >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
-	npm install --prefix build/npm --no-audit --no-fund --silent axe-core@4
+	npm install --prefix build/npm --no-audit --no-fund --silent $(AXE_CORE)
 
 chromium:  ## Debian's Chromium (Playwright's own browser download is not used)
 	@test -x $(CHROMIUM) || { \

@@ -62,8 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "MATCH_MODEL": "",
     # Rows the learned scorer reranks after a cosine shortlist (absprod / chi2 combiners).
     "LEARNED_SHORTLIST": 200,
-    # Thumbnail size (px) of gallery rows.
-    "THUMB_SIZE": 200,
+    # Thumbnail size (px) of gallery rows: pages show them at up to 180 CSS px (the results' faces),
+    # so 360 keeps them sharp on 2x screens (like the visitor's own face, web.PAGE_FACE_SIZE).
+    "THUMB_SIZE": 360,
     # --- verification (same person?) and one-shot subject check ---------------------------------
     # p(same) = sigmoid(a + b * distance) between two FaceNet embeddings (Euclidean, unit vectors);
     # "same person" when distance <= threshold (F1-optimal). Fitted by

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from browser.browser_support import DESKTOP, ROOT, PageWatch, launch, with_csp
+from browser.browser_support import DESKTOP, ROOT, PageWatch, launch
 
 
 def app_python() -> str:
@@ -96,14 +96,13 @@ def browser(playwright_driver):
 
 @pytest.fixture()
 def new_page(browser):
-    """Factory of pages (viewport, JavaScript on or off, strict CSP on by default), checked after the test."""
+    """Factory of pages (viewport, JavaScript on or off) under the app's own headers (its CSP),
+    checked after the test: no script error, CSP violation or dialog."""
     contexts, watches = [], []
 
-    def make(viewport=DESKTOP, scale=1, javascript=True, csp=True):
+    def make(viewport=DESKTOP, scale=1, javascript=True):
         ctx = browser.new_context(viewport=viewport, device_scale_factor=scale, java_script_enabled=javascript)
         ctx.set_default_timeout(30_000)
-        if csp:
-            ctx.route("**/*", with_csp)
         contexts.append(ctx)
         page = ctx.new_page()
         watch = PageWatch()
@@ -120,5 +119,5 @@ def new_page(browser):
 
 @pytest.fixture()
 def page(new_page):
-    """A desktop page (1280 x 900) under the strict CSP."""
+    """A desktop page (1280 x 900)."""
     return new_page()
