@@ -10,9 +10,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 BROWSER_VENV := .venv-browser
 AXE_CORE := axe-core@4.14.1
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
+RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-scale docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-scale docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +81,13 @@ chromium:  ## Debian's Chromium (Playwright's own browser download is not used)
 
 test-browser: setup chromium $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the pages in real Chromium (Playwright + axe-core)
 	CHROMIUM=$(CHROMIUM) LOOKSLIKE_APP_PYTHON=$(BIN)/python $(BROWSER_VENV)/bin/python -m pytest -q -m browser tests/browser
+
+$(RAY_STAMP): requirements-ray.txt $(BIN)/activate  ## the optional Ray extra, into .venv
+	$(BIN)/pip install --quiet -r requirements-ray.txt
+	touch $@
+
+test-ray: setup $(RAY_STAMP)  ## the Ray engine of gallery builds equals the local one (a local Ray)
+	$(BIN)/python -m pytest -q -m ray tests/pipeline
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py

@@ -53,12 +53,20 @@ NAMES_HELP = "CSV of display names and attributes: VGGFace2 identity_meta.csv or
 
 
 def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = False,
-               per_identity: int | None = None) -> None:
-    """Build gallery NAME from SRC_DIR with the app's networks and print the report."""
+               per_identity: int | None = None, engine_name: str = "local", ray_address: str | None = None,
+               ray_cpus: int | None = None) -> None:
+    """Build gallery NAME from SRC_DIR with the app's networks (here, or on Ray) and print the report."""
     engine = get_engine()
     try:
-        report = build_gallery(src_dir, galleries(), name, engine.detector, engine.embedder, current_app.config,
-                               names=names, resume=resume, per_identity=per_identity)
+        if engine_name == "ray":
+            from app.pipeline.ray_engine import ray_runner
+
+            runner = ray_runner(current_app.config, engine.paths.weights, address=ray_address, num_cpus=ray_cpus)
+            detector = embedder = None  # the actors build their own
+        else:
+            runner, detector, embedder = None, engine.detector, engine.embedder
+        report = build_gallery(src_dir, galleries(), name, detector, embedder, current_app.config,
+                               names=names, resume=resume, per_identity=per_identity, runner=runner)
     except (StartupError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     echo_report(report)
@@ -70,9 +78,18 @@ def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = F
 @click.option("--names", "names_file", type=click.Path(exists=True, dir_okay=False), help=NAMES_HELP)
 @click.option("--resume", is_flag=True, help="Continue a killed build of NAME from its last finished chunk.")
 @click.option("--per-identity", type=click.IntRange(min=1), help=PER_IDENTITY_HELP)
-def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool, per_identity: int | None) -> None:
+@click.option("--engine", "engine_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where photos are decoded, detected and embedded: this process, or Ray actors "
+                   "(optional extra: pip install -r requirements-ray.txt).")
+@click.option("--ray-address", help="Ray cluster to use (e.g. ray://head:10001 or auto); "
+                                    "without it Ray starts locally.")
+@click.option("--ray-cpus", type=click.IntRange(min=1), help="CPUs of the local Ray (default: all).")
+def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool, per_identity: int | None,
+                  engine_name: str, ray_address: str | None, ray_cpus: int | None) -> None:
     """Detect, crop and embed SRC_DIR/<Identity Name>/<photos> into a new version of gallery NAME."""
-    build_into(src_dir, name, load_names(names_file), resume, per_identity)
+    if engine_name != "ray" and (ray_address or ray_cpus):
+        raise click.UsageError("--ray-address and --ray-cpus need --engine ray")
+    build_into(src_dir, name, load_names(names_file), resume, per_identity, engine_name, ray_address, ray_cpus)
 
 
 @gallery_cli.command("download")

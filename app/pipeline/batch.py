@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
@@ -46,6 +48,31 @@ def analyze_files(paths: list[str], detector: Detector, embedder: Embedder, conf
         else:
             item.result = result
     return out
+
+
+def photo_records(paths: list[str], detector, embedder, config: dict) -> dict[str, np.ndarray]:
+    """One row per file through the per-photo path: error code ("" when a face was embedded),
+    embedding, box, confidence, shorter photo side and the JPEG thumbnail (b"" when skipped).
+
+    Every engine computes a chunk's photos with this (the local one in process, the Ray one in its
+    actors), so their checkpoints are the same."""
+    items = analyze_files(paths, detector, embedder, config)
+    n = len(items)
+    rec = {"error": np.array([item.error or "" for item in items], dtype="U32"),
+           "embedding": np.zeros((n, 128), np.float32), "box": np.zeros((n, 4), np.int32),
+           "confidence": np.zeros(n, np.float32), "photo_side": np.zeros(n, np.int32),
+           "thumb": np.full(n, b"", dtype=object)}
+    for i, item in enumerate(items):
+        if item.error is None:
+            result = item.result
+            rec["embedding"][i] = result.embedding
+            rec["box"][i] = result.face.original_box()
+            rec["confidence"][i] = result.face.confidence
+            rec["photo_side"][i] = min(result.photo.original_size)
+            buf = io.BytesIO()
+            Image.fromarray(result.thumbnail(config["THUMB_SIZE"])).save(buf, "JPEG", quality=88)
+            rec["thumb"][i] = buf.getvalue()
+    return rec
 
 
 def embed_files(paths: list[str], detector: Detector, embedder: Embedder, config: dict,

@@ -5,6 +5,10 @@ Work happens in ``galleries/.building/NAME/``: ``plan.json`` (the files, in orde
 thumbnails. A build killed at any point continues with ``resume=True`` from the last finished
 chunk (no photo embedded twice); the result is then written as a new version and published
 (app/pipeline/store.py). ``base`` adds photos to an existing gallery without re-embedding it.
+The chunks are computed by an engine: the local one here, or Ray (app/pipeline/ray_engine.py).
+
+This module is longer than 250 lines: planning, checkpoints, assembly and the manifest of one
+build belong together.
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from app.pipeline import store
-from app.pipeline.batch import analyze_files, list_photos
+from app.pipeline.batch import list_photos, photo_records
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
 from app.pipeline.gallery import (
@@ -96,42 +99,55 @@ def _chunk_file(work: str, c: int) -> str:
     return os.path.join(work, "chunks", f"{c:05d}.npz")
 
 
-def _run_chunk(work: str, c: int, paths: list[str], detector, embedder, config: dict) -> None:
-    """Embed one chunk; write its thumbnails, then its checkpoint (atomically, the commit mark)."""
+def _save_chunk(work: str, c: int, rec: dict[str, np.ndarray]) -> None:
+    """Write one chunk's thumbnails, then its checkpoint (atomically, the commit mark)."""
     thumbs = os.path.join(work, "thumbs", f"{c:05d}")
     shutil.rmtree(thumbs, ignore_errors=True)
     os.makedirs(thumbs)
-    items = analyze_files(paths, detector, embedder, config)
-    kept = [i for i, item in enumerate(items) if item.error is None]
+    error = np.asarray(rec["error"], dtype="U32")
+    kept, skipped = np.flatnonzero(error == ""), np.flatnonzero(error != "")
     for j, i in enumerate(kept):
-        Image.fromarray(items[i].result.thumbnail(config["THUMB_SIZE"])).save(
-            os.path.join(thumbs, f"{j}.jpg"), quality=88)
-    faces = [items[i].result.face for i in kept]
+        with open(os.path.join(thumbs, f"{j}.jpg"), "wb") as f:
+            f.write(rec["thumb"][i])
     part = _chunk_file(work, c) + ".part.npz"
-    np.savez(part, item=np.array(kept, np.int32),
-             embedding=np.array([items[i].result.embedding for i in kept], np.float32).reshape(-1, 128),
-             box=np.array([f.original_box() for f in faces], np.int32).reshape(-1, 4),
-             confidence=np.array([f.confidence for f in faces], np.float32),
-             photo_side=np.array([min(items[i].result.photo.original_size) for i in kept], np.int32),
-             skipped=np.array([i for i, item in enumerate(items) if item.error], np.int32),
-             reason=np.array([item.error for item in items if item.error], dtype="U32"))
+    np.savez(part, item=kept.astype(np.int32),
+             embedding=np.asarray(rec["embedding"], np.float32)[kept].reshape(-1, 128),
+             box=np.asarray(rec["box"], np.int32)[kept].reshape(-1, 4),
+             confidence=np.asarray(rec["confidence"], np.float32)[kept],
+             photo_side=np.asarray(rec["photo_side"], np.int32)[kept],
+             skipped=skipped.astype(np.int32), reason=error[skipped])
     os.replace(part, _chunk_file(work, c))
 
 
-def _chunks(work: str, items, detector, embedder, config: dict, desc: str, progress: bool,
+# An engine computes the records of the chunks a build still needs: given [(chunk, paths)], it
+# yields (chunk, photo_records(paths)) in the same order. The local one runs them in this process.
+ChunkRunner = Callable[[list[tuple[int, list[str]]]], Iterator[tuple[int, dict]]]
+
+
+def local_runner(detector: Detector, embedder: Embedder, config: dict) -> ChunkRunner:
+    """The local engine: each chunk through the per-photo path in this process, one after another."""
+    return lambda pending: ((c, photo_records(paths, detector, embedder, config)) for c, paths in pending)
+
+
+def _chunks(work: str, items, runner: ChunkRunner, config: dict, desc: str, progress: bool,
             report: BuildReport) -> Iterator[tuple[int, dict]]:
     """(chunk number, checkpoint arrays) of every chunk, running those not finished yet."""
     from tqdm import tqdm
 
     size = int(config["EMBED_BATCH_SIZE"])
+    chunks = [[path for _, path in items[start:start + size]] for start in range(0, len(items), size)]
+    pending = [(c, paths) for c, paths in enumerate(chunks) if not os.path.isfile(_chunk_file(work, c))]
+    computed = runner(pending)
     faces = 0
     with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
-        for c, start in enumerate(range(0, len(items), size)):
-            paths = [path for _, path in items[start:start + size]]
+        for c, paths in enumerate(chunks):
             if os.path.isfile(_chunk_file(work, c)):
                 report.resumed_photos += len(paths)
             else:
-                _run_chunk(work, c, paths, detector, embedder, config)
+                done, rec = next(computed)
+                if done != c:
+                    raise RuntimeError(f"the build engine returned chunk {done} where chunk {c} was due")
+                _save_chunk(work, c, rec)
             with np.load(_chunk_file(work, c)) as data:
                 arrays = {key: data[key] for key in data.files}
             faces += len(arrays["item"])
@@ -140,16 +156,18 @@ def _chunks(work: str, items, detector, embedder, config: dict, desc: str, progr
             yield c, arrays
 
 
-def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector, embedder: Embedder,
+def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | None, embedder: Embedder | None,
                   config: dict, names: dict[str, dict] | None = None, resume: bool = False,
                   base: Gallery | None = None, per_identity: int | None = None,
-                  progress: bool = True) -> BuildReport:
+                  progress: bool = True, runner: ChunkRunner | None = None) -> BuildReport:
     """Detect, crop and embed every photo of src_dir into a new version of gallery `name`.
 
     names maps folder ids to {"name": display name, other attributes}; base is a gallery whose
     rows are kept (photos it already holds are not embedded again); per_identity keeps the K best
-    photos of each identity (app/pipeline/quality.py).
+    photos of each identity (app/pipeline/quality.py); runner is the engine that computes the
+    chunks (default: the local one with detector and embedder; app/pipeline/ray_engine.py: Ray).
     """
+    runner = runner or local_runner(detector, embedder, config)
     if not os.path.isdir(src_dir):
         raise FileNotFoundError(f"{src_dir} is not a folder of <identity>/<photos> sub-folders")
     start = time.perf_counter()
@@ -165,8 +183,7 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector, e
     report = BuildReport(name=name, path="", source_dir=os.path.abspath(src_dir), photos=len(items))
     version = store.new_version(galleries, name)
     try:
-        columns = _assemble(work, version, items, base, detector, embedder, config, names or {}, progress, report,
-                            per_identity)
+        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity)
         if not columns["rows"]:
             raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
         report.seconds = time.perf_counter() - start
@@ -181,7 +198,7 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector, e
     return report
 
 
-def _assemble(work, version, items, base, detector, embedder, config, names, progress, report,
+def _assemble(work, version, items, base, runner: ChunkRunner, config, names, progress, report,
               per_identity: int | None = None) -> dict:
     """Run or reuse every chunk; gather rows, thumbnails and the identity table into `version`."""
     table = list(base.identity_table) if base is not None else []
@@ -196,8 +213,7 @@ def _assemble(work, version, items, base, detector, embedder, config, names, pro
         thumbs += [base.thumb_path(row) for row in range(len(base))]
         report.added_to = len(base)
     size = int(config["EMBED_BATCH_SIZE"])
-    for c, arrays in _chunks(work, items, detector, embedder, config, f"gallery {os.path.basename(work)}",
-                             progress, report):
+    for c, arrays in _chunks(work, items, runner, config, f"gallery {os.path.basename(work)}", progress, report):
         chunk_items = [items[c * size + int(i)] for i in arrays["item"]]
         for j, (identity, _) in enumerate(chunk_items):
             if identity not in index:

@@ -35,6 +35,13 @@ def shared_network(key: tuple, build):
         return _NETWORKS[key]
 
 
+def require_weights(path: str) -> str:
+    """The FaceNet weights' path, or a StartupError that says how to get them."""
+    if not os.path.isfile(path):
+        raise StartupError(f"FaceNet weights not found at {path}. Run `flask weights fetch` (or `make weights`).")
+    return path
+
+
 @dataclass
 class EnginePaths:
     """Where the engine finds its files."""
@@ -100,9 +107,7 @@ class Engine:
     @property
     def embedder(self) -> Embedder:
         """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
-        path = self.paths.weights
-        if not os.path.isfile(path):
-            raise StartupError(f"FaceNet weights not found at {path}. Run `flask weights fetch` (or `make weights`).")
+        path = require_weights(self.paths.weights)
         key = ("embedder", path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"], self.config["EMBED_FLIP"])
         try:
             return shared_network(key, lambda: Embedder.from_config(self.config, path))

@@ -100,17 +100,17 @@ def test_resume_after_a_kill_equals_a_full_build(tmp_path, engine, app, monkeypa
         shutil.copy(path, src / identity)
     galleries, calls = tmp_path / "g", []
     app.config["EMBED_BATCH_SIZE"] = 4
-    real = build._run_chunk
+    real = build._save_chunk
 
     def killed_after_two(work, c, *args):
         if len(calls) == 2:
             raise KeyboardInterrupt("kill -9")
         calls.append(c)
         return real(work, c, *args)
-    monkeypatch.setattr(build, "_run_chunk", killed_after_two)
+    monkeypatch.setattr(build, "_save_chunk", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         build_gallery(str(src), str(galleries), "r", engine.detector, engine.embedder, app.config, progress=False)
-    monkeypatch.setattr(build, "_run_chunk", lambda work, c, *a: calls.append(c) or real(work, c, *a))
+    monkeypatch.setattr(build, "_save_chunk", lambda work, c, *a: calls.append(c) or real(work, c, *a))
     resumed = build_gallery(str(src), str(galleries), "r", engine.detector, engine.embedder, app.config,
                             resume=True, progress=False)
     assert calls == [0, 1, 2] and resumed.resumed_photos == 8  # no photo embedded twice
