@@ -11,7 +11,7 @@ BROWSER_VENV := .venv-browser
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-scale docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-hostile bench-scale docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,9 @@ chromium:  ## Debian's Chromium (Playwright's own browser download is not used)
 
 test-browser: setup chromium $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the pages in real Chromium (Playwright + axe-core)
 	CHROMIUM=$(CHROMIUM) LOOKSLIKE_APP_PYTHON=$(BIN)/python $(BROWSER_VENV)/bin/python -m pytest -q -m browser tests/browser
+
+bench-hostile: setup  ## bench/hostile.py: time and extra memory of crowds, huge decodes, crowd anchors
+	$(BIN)/python bench/hostile.py
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py

@@ -21,8 +21,11 @@ DEFAULTS: dict[str, Any] = {
     # Memory one image may take once decoded (MB): width x height x channels x bytes per sample of
     # its first frame (at least 3 bytes a pixel), read from the header before decoding; larger ones
     # get HTTP 413 "decode_too_large". JPEGs are decoded at 1/2-1/8 scale when far larger than
-    # DETECT_MAX_SIDE, so this counts their reduced size. Sizing (README, Limits): see DECODE_BUDGET below.
-    "DECODE_BUDGET_MB": 64,
+    # DETECT_MAX_SIDE, so this counts their reduced size. Sizing (measured, README "Security and
+    # limits"): a TensorFlow worker is 887 MB resident; one request adds about 1.6 x this budget
+    # + 65 MB for detection, ~115 MB at 32. So 1 GB = 1 worker x GUNICORN_THREADS=1 (887 + 115);
+    # every further concurrent request needs ~115 MB more.
+    "DECODE_BUDGET_MB": 32,
     # Images are downscaled so the longer side is at most this before detection (px).
     "DETECT_MAX_SIDE": 1024,
     # --- face detection (MTCNN) -----------------------------------------------------------

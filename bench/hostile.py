@@ -38,7 +38,7 @@ def large_jpeg() -> bytes:
 CASES = {
     "portrait": lambda: ("/api/v1/match", {"photo": portrait()}),
     "jpeg-12mp": lambda: ("/api/v1/match", {"photo": large_jpeg()}),
-    "png-at-budget": lambda: ("/api/v1/match", {"photo": framed_face(4600, 4600, "PNG")}),
+    "png-at-budget": lambda: ("/api/v1/match", {"photo": framed_face(3200, 3200, "PNG")}),
     "crowd-625": lambda: ("/api/v1/match", {"photo": crowd_jpeg()}),
     "webp-6300": lambda: ("/api/v1/match", {"photo": flat_image(6300, "WEBP")}),
     "png-6300": lambda: ("/api/v1/match", {"photo": flat_image(6300, "PNG")}),

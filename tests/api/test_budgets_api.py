@@ -5,10 +5,9 @@ Time and memory of the same cases are measured by bench/hostile.py, not asserted
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
+from conftest import multipart_files
 from hostile_inputs import crowd_jpeg, flat_image, portrait
 
 
@@ -22,15 +21,7 @@ def crowd() -> bytes:
 
 def upload(client, path: str, **fields):
     """POST files (bytes or lists of bytes) and text fields as multipart."""
-    data = {}
-    for key, value in fields.items():
-        if isinstance(value, list):
-            data[key] = [(io.BytesIO(v), f"{key}{i}.jpg") for i, v in enumerate(value)]
-        elif isinstance(value, bytes):
-            data[key] = (io.BytesIO(value), f"{key}.jpg")
-        else:
-            data[key] = value
-    return client.post(path, data=data, content_type="multipart/form-data")
+    return client.post(path, data=multipart_files(**fields), content_type="multipart/form-data")
 
 
 def test_crowd_keeps_the_largest_faces_and_counts_the_others(client, crowd):
@@ -66,7 +57,7 @@ def test_small_file_that_decodes_huge_is_413_everywhere(client, fmt):
     huge = flat_image(6300, fmt)
     resp = upload(client, "/api/v1/match", photo=huge)
     body = resp.get_json()
-    assert resp.status_code == 413 and body["error"] == "decode_too_large" and "64 MB" in body["message"]
+    assert resp.status_code == 413 and body["error"] == "decode_too_large" and "32 MB" in body["message"]
     page = upload(client, "/match", photo=huge)
     assert page.status_code == 413 and "would take 114 MB of memory" in page.get_data(as_text=True)
     resp = upload(client, "/api/v1/verify", photo1=portrait(), photo2=huge)

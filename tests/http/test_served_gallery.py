@@ -3,6 +3,8 @@
 One server for the module, on a gallery in a tmp folder: 64 slow connections must not keep a
 normal client from its answer; a new version of the served gallery published under the running
 server changes nothing it answers until `kill -HUP` of the master, after which /readyz reports it.
+Marked slow (`make test-slow`); tests/http/test_gunicorn_raw.py checks the slow clients in the
+default suite on a server without the networks.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,19 +23,11 @@ import pytest
 
 from app.pipeline import store
 from app.pipeline.gallery import Gallery, thumb_path
-from conftest import ROOT, read, val_photos
+from conftest import ROOT, free_port, read, stop_server, trickle, val_photos
 
+pytestmark = pytest.mark.slow  # loads the networks in gunicorn twice (start and HUP): minutes
 PORTS = range(8120, 8130)
 DEMO_GALLERY = os.path.join(ROOT, "instance", "galleries", "demo")
-
-
-def free_port() -> int:
-    """The first free port of the ones these tests may use."""
-    for port in PORTS:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    pytest.skip("no free port in 8120-8129")
 
 
 def publish_rows(galleries: str, name: str, source: Gallery, rows: np.ndarray) -> str:
@@ -91,7 +84,7 @@ def served(tmp_path_factory):
     galleries = str(tmp / "galleries")
     demo = Gallery.load(DEMO_GALLERY)
     publish_rows(galleries, "g", demo, np.arange(len(demo)))
-    port, log = free_port(), tmp / "gunicorn.log"
+    port, log = free_port(PORTS), tmp / "gunicorn.log"
     env = {**os.environ, "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
            "LOOKSLIKE_GALLERIES_DIR": galleries, "LOOKSLIKE_GALLERY": "g", "LOOKSLIKE_BODY_TIMEOUT": "30",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -103,22 +96,7 @@ def served(tmp_path_factory):
         wait_ready(port, proc, log)
         yield {"port": port, "proc": proc, "log": log, "galleries": galleries, "demo": demo}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def trickle(port: int, head: bytes, stop: threading.Event, every: float = 2.0) -> None:
-    """A slow client: the start of a request, then one byte every `every` seconds until stopped."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(head)
-        while not stop.wait(every):
-            try:
-                s.sendall(b"x")
-            except OSError:
-                return
+        stop_server(proc)
 
 
 def test_64_slow_clients_do_not_keep_a_normal_client_waiting(served):
