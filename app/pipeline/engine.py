@@ -248,11 +248,11 @@ class Engine:
         most `max_side` px; the first error, naming its field."""
         config = self.config if max_side is None else {**self.config, "DETECT_MAX_SIDE": max_side}
         results = []
-        for blob in blobs:
-            results.append(analyze_photos([blob], self.detector, self.embedder, config)[0])
-        for result, field in zip(results, fields):
+        for blob, field in zip(blobs, fields):
+            result = analyze_photos([blob], self.detector, self.embedder, config)[0]
             if isinstance(result, LooksLikeError):
-                raise result.for_field(field)
+                raise result.for_field(field)  # the later photos are not looked at
+            results.append(result)
         return results
 
     def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
