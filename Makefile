@@ -13,7 +13,7 @@ AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-scale docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-hostile bench-scale docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,9 @@ $(RAY_STAMP): requirements-ray.txt $(BIN)/activate  ## the optional Ray extra, i
 
 test-ray: setup $(RAY_STAMP)  ## the Ray engine of gallery builds equals the local one (a local Ray)
 	$(BIN)/python -m pytest -q -m ray tests/pipeline
+
+bench-hostile: setup  ## bench/hostile.py: time and extra memory of crowds, huge decodes, crowd anchors
+	$(BIN)/python bench/hostile.py
 
 bench: setup  ## latency benchmark
 	$(BIN)/python bench/latency.py

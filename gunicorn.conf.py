@@ -19,8 +19,10 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Which proxies may set the scheme: none by default. Forwarded headers are the app's business
 # (TRUSTED_PROXIES, werkzeug ProxyFix); gunicorn's own default would trust 127.0.0.1.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
-# gthread worker whose own error answers (bad request line, bad header) are JSON under /api/.
-worker_class = "app.http.serving.JsonErrorWorker"
+# gthread worker that reads every request whole (headers and body, within BODY_TIMEOUT) in its
+# event loop before a thread takes it, so slow clients hold no thread (app/http/buffering.py); its
+# own error answers (bad request line, bad header) are JSON under /api/.
+worker_class = "app.http.buffering.BufferingWorker"
 # Keep-alive connections idle longer than this are closed (seconds).
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Request line and header limits (gunicorn answers 414/431/400 past them).

@@ -18,11 +18,22 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     # Largest accepted image (width x height, decoded); larger ones get HTTP 413.
     "MAX_IMAGE_PIXELS": 40_000_000,
+    # Memory one image may take once decoded (MB): width x height x channels x bytes per sample of
+    # its first frame (at least 3 bytes a pixel), read from the header before decoding; larger ones
+    # get HTTP 413 "decode_too_large". JPEGs are decoded at 1/2-1/8 scale when far larger than
+    # DETECT_MAX_SIDE, so this counts their reduced size. Sizing (measured, README "Security and
+    # limits"): a TensorFlow worker is 887 MB resident; one request adds about 1.6 x this budget
+    # + 65 MB for detection, ~115 MB at 32. So 1 GB = 1 worker x GUNICORN_THREADS=1 (887 + 115);
+    # every further concurrent request needs ~115 MB more.
+    "DECODE_BUDGET_MB": 32,
     # Images are downscaled so the longer side is at most this before detection (px).
     "DETECT_MAX_SIDE": 1024,
     # --- face detection (MTCNN) -----------------------------------------------------------
     # Smallest face MTCNN looks for, in pixels of the (downscaled) detection image.
     "MTCNN_MIN_FACE_SIZE": 20,
+    # At most this many faces per photo are kept (the largest; the answer counts the others) and
+    # MTCNN checks only the largest candidates for them (app/pipeline/candidates.py).
+    "MAX_FACES": 20,
     # Detections under this confidence are ignored.
     "DETECT_MIN_CONFIDENCE": 0.80,
     # Which face a photo is about: "central" (of the faces at least half as large as the largest,
@@ -144,6 +155,11 @@ DEFAULTS: dict[str, Any] = {
     # is ready before its first request; elsewhere (the Flask CLI) they load on first use, so that
     # e.g. `flask weights fetch` works before any weights or gallery exist.
     "EAGER_LOAD": False,
+    # With EAGER_LOAD, a start-up failure (corrupt weights or gallery: a StartupError naming the
+    # file and the command that fixes it) is logged in one line and reported by /readyz (503),
+    # and photo requests get 503, instead of the process failing to boot with a traceback.
+    # wsgi.py sets it; elsewhere create_app raises the StartupError.
+    "REPORT_STARTUP_ERRORS": False,
 }
 
 

@@ -6,6 +6,7 @@ from flask import Flask, current_app
 
 from app.config import calibration_path, galleries_dir, models_dir, weights_path
 from app.pipeline.engine import Engine, EnginePaths
+from app.pipeline.errors import StartupError
 
 EXTENSION = "lookslike"
 
@@ -17,7 +18,13 @@ def init_engine(app: Flask) -> Engine:
     engine = Engine(app.config, paths)
     app.extensions[EXTENSION] = engine
     if app.config["EAGER_LOAD"]:
-        engine.load_all()
+        try:
+            engine.load_all()
+        except StartupError as exc:
+            if not app.config["REPORT_STARTUP_ERRORS"]:
+                raise
+            engine.failure = str(exc)  # /readyz says it; photo requests get 503
+            app.logger.error("start-up failed: %s", exc)
     return engine
 
 

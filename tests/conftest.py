@@ -38,6 +38,55 @@ def png_bytes(rgb: np.ndarray, mode: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+def free_port(ports: range) -> int:
+    """The first free loopback port of `ports` (each test module has its own range); skip if none."""
+    import socket
+
+    for port in ports:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    pytest.skip(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+def stop_server(proc) -> None:
+    """SIGTERM a server process (gunicorn: graceful stop), killing it after 30 s."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def trickle(port: int, head: bytes, stop, every: float = 2.0) -> None:
+    """A slow client: the start of a request, then one byte every `every` seconds until `stop` is set."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(head)
+        while not stop.wait(every):
+            try:
+                s.sendall(b"x")
+            except OSError:
+                return
+
+
+def multipart_files(**fields) -> dict:
+    """A test-client multipart dict: bytes as files, lists of bytes as repeated file fields."""
+    out = {}
+    for key, value in fields.items():
+        if isinstance(value, list):
+            out[key] = [(io.BytesIO(v), f"{key}{i}.jpg") for i, v in enumerate(value)]
+        elif isinstance(value, bytes):
+            out[key] = (io.BytesIO(value), f"{key}.jpg")
+        else:
+            out[key] = value
+    return out
+
+
 def edge_case(name: str) -> str:
     """Path of a ../shared edge-case photo, skipping the test when shared data is absent."""
     path = os.path.join(EDGE, name)

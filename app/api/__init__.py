@@ -89,8 +89,10 @@ def healthz() -> ResponseReturnValue:
 @health.get("/readyz")
 @documented()
 def readyz() -> ResponseReturnValue:
-    """Weights and gallery are loaded: ready to answer."""
+    """Weights and gallery are loaded: ready to answer (503 while loading, or with why start-up failed)."""
     engine = get_engine()
+    if engine.failure:
+        return jsonify({"status": "failed", "error": "startup_failed", "message": engine.failure}), 503
     if not engine.ready():
         return jsonify({"status": "loading"}), 503
     gallery = engine.gallery

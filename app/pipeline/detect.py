@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from app.pipeline.candidates import bound_mtcnn
 from app.pipeline.crops import aligned_crop, crop_box
 from app.pipeline.errors import FaceTooSmall, NoFace, NoSuchFace
 from app.pipeline.face import Face
@@ -19,10 +20,11 @@ class Detector:
     """MTCNN face detector built once per process."""
 
     def __init__(self, min_face_size: int, min_confidence: float, margin: float, min_face_px: int,
-                 align: bool, choice: str):
+                 align: bool, choice: str, max_faces: int = 20):
         from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
 
         self._mtcnn = MTCNN(device="CPU:0")
+        bound_mtcnn(self._mtcnn, max_faces)  # cost bounded however many faces a photo shows
         self.min_face_size = int(min_face_size)
         self.min_confidence = float(min_confidence)
         self.margin = float(margin)
@@ -37,7 +39,7 @@ class Detector:
         """Build a detector from the app configuration."""
         return cls(config["MTCNN_MIN_FACE_SIZE"], config["DETECT_MIN_CONFIDENCE"],
                    config["CROP_MARGIN"], config["MIN_FACE_PX"], config["CROP_ALIGN"],
-                   config["FACE_CHOICE"])
+                   config["FACE_CHOICE"], config["MAX_FACES"])
 
     def detect_batch(self, photos: list[Photo]) -> list[list[Face]]:
         """Detect faces in several photos (batched by shape); each list sorted largest first."""

@@ -16,13 +16,16 @@ import numpy as np
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
 from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
-from app.pipeline.faces import FaceResult, analyze_photo
+from app.pipeline.faces import FaceResult, analyze_photo, analyze_photos
 from app.pipeline.gallery import Gallery
 from app.pipeline.index import PQIndex, has_index
+from app.pipeline.integrity import verify_checksums
 from app.pipeline.resemblance import percentile, reference_scores
 from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, Match, Scorer
 from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
 
+WEIGHTS_FIX = "flask weights fetch --force"
+ANCHOR_MIN_SIDE = 256  # px: the smallest detection side of a subject check's anchors
 _NETWORKS: dict[tuple, object] = {}  # built networks by settings, shared by the engines of a process
 _NETWORKS_LOCK = threading.Lock()
 
@@ -95,29 +98,36 @@ class Engine:
         self._check_calibration = None
         self._resemblance: np.ndarray | None = None
         self._loaded = False
+        self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
 
     @property
     def detector(self) -> Detector:
         """The MTCNN detector (built on first use)."""
         keys = ("MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "CROP_MARGIN", "MIN_FACE_PX", "CROP_ALIGN",
-                "FACE_CHOICE")
+                "FACE_CHOICE", "MAX_FACES")
         return shared_network(("detector",) + tuple(self.config[k] for k in keys),
                               lambda: Detector.from_config(self.config))
 
     @property
     def embedder(self) -> Embedder:
         """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
+        self.raise_failure()
         path = require_weights(self.paths.weights)
         key = ("embedder", path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"], self.config["EMBED_FLIP"])
+
+        def build() -> Embedder:
+            verify_checksums([path], WEIGHTS_FIX)  # SHA256SUMS written by `flask weights fetch`
+            return Embedder.from_config(self.config, path)
         try:
-            return shared_network(key, lambda: Embedder.from_config(self.config, path))
+            return shared_network(key, build)
         except (OSError, ValueError) as exc:
             raise StartupError(f"FaceNet weights at {path} are corrupt ({exc}). "
-                               "Delete the file and run `flask weights fetch`.") from exc
+                               f"Run `{WEIGHTS_FIX}`.") from exc
 
     @property
     def gallery(self) -> Gallery:
         """The configured gallery, memory-mapped (opened on first use)."""
+        self.raise_failure()
         with self._lock:
             if self._gallery is None:
                 gallery = Gallery.load(self.gallery_path(self.gallery_name()))
@@ -220,6 +230,11 @@ class Engine:
         _ = self.resemblance_reference
         self._loaded = True
 
+    def raise_failure(self) -> None:
+        """The start-up failure again, without retrying the load (when start-up failed)."""
+        if self.failure:
+            raise StartupError(self.failure)
+
     def ready(self) -> bool:
         """True once load_all has built the networks and opened the gallery."""
         return self._loaded
@@ -232,6 +247,18 @@ class Engine:
             if field:
                 exc.for_field(field)
             raise
+
+    def analyze_all(self, blobs: list[bytes], fields: list[str], max_side: int | None = None) -> list[FaceResult]:
+        """Several photos, one at a time (a batch of ten 1024-px photos took 750 MB more), detected at
+        most `max_side` px; the first error, naming its field."""
+        config = self.config if max_side is None else {**self.config, "DETECT_MAX_SIDE": max_side}
+        results = []
+        for blob, field in zip(blobs, fields):
+            result = analyze_photos([blob], self.detector, self.embedder, config)[0]
+            if isinstance(result, LooksLikeError):
+                raise result.for_field(field)  # the later photos are not looked at
+            results.append(result)
+        return results
 
     def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
         """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
@@ -249,7 +276,7 @@ class Engine:
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""
-        r1, r2 = self.analyze(data1, "photo1"), self.analyze(data2, "photo2")
+        r1, r2 = self.analyze_all([data1, data2], ["photo1", "photo2"])
         return VerifyResult(verdict=verify(r1.embedding, r2.embedding, self.scorer, self.calibration),
                             faces=[r1, r2])
 
@@ -262,10 +289,14 @@ class Engine:
         if len(anchors) > most:
             raise BadRequest(f"At most {most} anchor photos are accepted; got {len(anchors)}.", field="anchor")
         probe = self.analyze(data, "photo")
+        # The anchors together are detected in about the pixels of one photo: n anchors at most
+        # DETECT_MAX_SIDE / sqrt(n) px each (10 anchors: 324 px; faces stay well above MTCNN's minimum).
+        side = max(ANCHOR_MIN_SIDE, round(self.config["DETECT_MAX_SIDE"] / max(len(anchors), 1) ** 0.5))
+        anchored = self.analyze_all(anchors, [f"anchor[{i}]" for i in range(len(anchors))], side)
         identity = None
         if subject is not None:
             identity, anchor_emb = subject_anchors(self.gallery, subject)
         else:
-            anchor_emb = np.stack([self.analyze(a, f"anchor[{i}]").embedding for i, a in enumerate(anchors)])
+            anchor_emb = np.stack([a.embedding for a in anchored])
         result = check(probe.embedding, anchor_emb, self.scorer, self.check_calibration)
         return CheckResult(verdict=result, probe=probe, anchors_used=int(len(anchor_emb)), subject=identity)

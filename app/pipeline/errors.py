@@ -43,6 +43,12 @@ class ImageTooLarge(LooksLikeError):
     code = "too_large"
 
 
+class DecodeTooLarge(LooksLikeError):
+    """Decoding the image would take more memory than DECODE_BUDGET_MB (known from its header)."""
+
+    code = "decode_too_large"
+
+
 class UnreadableImage(LooksLikeError):
     """The bytes are not an image we can decode."""
 

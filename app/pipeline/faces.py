@@ -10,20 +10,29 @@ import numpy as np
 from app.pipeline.crops import face_thumbnail
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
-from app.pipeline.errors import LooksLikeError
+from app.pipeline.errors import InternalError, LooksLikeError
 from app.pipeline.face import Face
 from app.pipeline.imaging import Photo, decode_image
 
 
 @dataclass
 class FaceResult:
-    """A photo's main face: detection, embedding, and every face found."""
+    """A photo's main face: detection, embedding, and the (at most MAX_FACES largest) faces found."""
 
     photo: Photo
     face: Face
     faces: list[Face]
     embedding: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    faces_total: int = 0  # faces found, including those past MAX_FACES (0: len(faces))
+
+    def __post_init__(self):
+        self.faces_total = max(self.faces_total, len(self.faces))
+
+    @property
+    def faces_ignored(self) -> int:
+        """Faces found but not considered: smaller than the MAX_FACES largest."""
+        return self.faces_total - len(self.faces)
 
     @property
     def face_index(self) -> int:
@@ -36,8 +45,9 @@ class FaceResult:
 
 
 def decode(data: bytes, config: dict) -> Photo:
-    """Decode photo bytes with the configured pixel limit and detection size."""
-    return decode_image(data, config["MAX_IMAGE_PIXELS"], config["DETECT_MAX_SIDE"])
+    """Decode photo bytes with the configured pixel limit, memory budget and detection size."""
+    return decode_image(data, config["MAX_IMAGE_PIXELS"], config["DETECT_MAX_SIDE"],
+                        int(config["DECODE_BUDGET_MB"] * 2**20))
 
 
 def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, config: dict,
@@ -57,20 +67,23 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
     decoded = [i for i, item in enumerate(out) if isinstance(item, Photo)]
     found = detector.detect_batch([out[i] for i in decoded])
     crops, located = [], []
-    for i, faces in zip(decoded, found):
-        photo = out[i]
+    for i, every in zip(decoded, found):
+        photo, faces = out[i], every[:config["MAX_FACES"]]  # largest first: the N largest
         try:
             face = detector.main_face(faces, photo) if face_index is None else detector.pick_face(faces, face_index)
         except LooksLikeError as exc:
             out[i] = exc
             continue
         crops.append(detector.crop(photo, face))
-        located.append((i, photo, face, faces))
+        located.append((i, photo, face, faces, len(every)))
     t2 = time.perf_counter()
     embeddings = embedder.embed(np.stack(crops)) if crops else []
+    if len(crops) and not np.isfinite(embeddings).all():
+        raise InternalError("The face network gave an invalid (non-finite) result: its weights may be damaged "
+                            "(check them with `flask weights fetch`).")
     timings = {"decode": t1 - t0, "detect": t2 - t1, "embed": time.perf_counter() - t2}
-    for (i, photo, face, faces), emb in zip(located, embeddings):
-        out[i] = FaceResult(photo=photo, face=face, faces=faces, embedding=emb, timings=timings)
+    for (i, photo, face, faces, total), emb in zip(located, embeddings):
+        out[i] = FaceResult(photo=photo, face=face, faces=faces, embedding=emb, timings=timings, faces_total=total)
     return out
 
 

@@ -7,9 +7,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageMode, ImageOps
 
-from app.pipeline.errors import BadRequest, ImageTooLarge, LooksLikeError, UnreadableImage
+from app.pipeline.errors import BadRequest, DecodeTooLarge, ImageTooLarge, LooksLikeError, UnreadableImage
 
 # PIL's own decompression-bomb guard is replaced by our explicit MAX_IMAGE_PIXELS check.
 Image.MAX_IMAGE_PIXELS = None
@@ -52,8 +52,31 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(data: bytes, max_pixels: int, max_side: int) -> Photo:
-    """Decode image bytes: EXIF orientation applied, RGB, longer side at most max_side."""
+def decoded_bytes(img: Image.Image) -> int:
+    """Memory the first frame takes once decoded, from the header only: width x height x channels x
+    bytes per sample (at least 3 bytes a pixel: every photo becomes 8-bit RGB)."""
+    mode = ImageMode.getmode(img.mode)
+    per_pixel = len(mode.bands) * np.dtype(mode.typestr).itemsize
+    return img.size[0] * img.size[1] * max(per_pixel, 3)
+
+
+def check_budget(img: Image.Image, max_bytes: int | None) -> None:
+    """DecodeTooLarge when decoding the (possibly draft-reduced) first frame would exceed max_bytes."""
+    need = decoded_bytes(img)
+    if max_bytes is not None and need > max_bytes:
+        raise DecodeTooLarge(
+            f"This {img.size[0]}x{img.size[1]} {img.format or ''} image would take {need / 2**20:.0f} MB of memory "
+            f"to decode; the limit is {max_bytes / 2**20:g} MB. Please upload a smaller photo (a JPEG of a few "
+            "megapixels is plenty).")
+
+
+def decode_image(data: bytes, max_pixels: int, max_side: int, max_bytes: int | None = None) -> Photo:
+    """Decode image bytes: EXIF orientation applied, RGB, longer side at most max_side.
+
+    The pixel limit and the decoded-memory budget (`max_bytes`) are checked from the header, before
+    any pixel is decoded; a JPEG much larger than max_side is decoded at 1/2, 1/4 or 1/8 scale, and
+    an animated or multi-page image only for its first frame.
+    """
     if not data:
         raise BadRequest("The uploaded file is empty.")
     try:
@@ -68,6 +91,7 @@ def decode_image(data: bytes, max_pixels: int, max_side: int) -> Photo:
                 )
             if img.format == "JPEG":  # decode at a reduced scale when the photo is larger than needed
                 img.draft("RGB", (max_side, max_side))
+            check_budget(img, max_bytes)
             img.load()
             draft = width / max(img.size[0], 1)  # 1, 2, 4 or 8 for a JPEG decoded at reduced scale
             img = ImageOps.exif_transpose(img) or img

@@ -24,7 +24,10 @@ _SUMMARIES: dict[str, dict] = {}  # by gallery version folder: versions are immu
 def gallery_summary() -> dict:
     """Size of the served gallery and a few of its celebrities, computed once per gallery version
     (every page renders it; scanning the labels per request would cost O(rows))."""
-    gallery = get_engine().gallery
+    engine = get_engine()
+    if engine.failure:  # the error page still renders (503, see /readyz)
+        return {"name": "", "rows": 0, "identities": 0, "featured": []}
+    gallery = engine.gallery
     if gallery.path not in _SUMMARIES:
         _SUMMARIES[gallery.path] = summarize(gallery)
     return _SUMMARIES[gallery.path]
@@ -76,7 +79,7 @@ def match():
               "row": m.row} for m in result.matches]
     query = result.query
     return render_template("results.html", face=data_url(query.thumbnail(PAGE_FACE_SIZE)),
-                           faces_detected=len(query.faces), cards=cards,
+                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
                            scorer=result.scorer)

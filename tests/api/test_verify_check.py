@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
 import numpy as np
 import pytest
 
-from conftest import read, val_photos
+from conftest import multipart_files, read, val_photos
 from models.calibration import Calibration, expected_calibration_error, fit_logistic, reliability_table
 
-
-def files(**fields):
-    """Multipart dict of (bytes, name) tuples; lists become repeated fields."""
-    out = {}
-    for key, value in fields.items():
-        if isinstance(value, list):
-            out[key] = [(io.BytesIO(v), f"{key}{i}.jpg") for i, v in enumerate(value)]
-        elif isinstance(value, bytes):
-            out[key] = (io.BytesIO(value), f"{key}.jpg")
-        else:
-            out[key] = value
-    return out
+files = multipart_files  # multipart dict: bytes as files, lists as repeated fields
 
 
 def by_identity() -> dict[str, list[str]]:

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -15,26 +14,17 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, free_port, stop_server, trickle
 
 PORTS = range(8401, 8410)
 BODY_TIMEOUT = 2
-
-
-def free_port() -> int:
-    """The first free port of the ones this project may use."""
-    for port in PORTS:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    pytest.skip("no free port in 8401-8409")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """gunicorn with two workers (app factory, networks not loaded), its port and its log file."""
     tmp = tmp_path_factory.mktemp("gunicorn")
-    port, log = free_port(), tmp / "gunicorn.log"
+    port, log = free_port(PORTS), tmp / "gunicorn.log"
     env = {**os.environ, "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
            "LOOKSLIKE_BODY_TIMEOUT": str(BODY_TIMEOUT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
@@ -56,11 +46,7 @@ def server(tmp_path_factory):
         time.sleep(3)  # let the second worker finish importing
         yield port, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def exchange(port: int, parts: list[tuple[bytes, float]], timeout: float = 20) -> tuple[float, int, dict, bytes]:
@@ -141,6 +127,36 @@ def test_trickling_clients_cannot_hold_every_thread(server):
     assert [status for _, status, _, _ in answers] == [408] * 6
     assert max(seconds for seconds, _, _, _ in answers) < 2 * BODY_TIMEOUT + 4  # at most two rounds of threads
     assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
+
+
+def test_64_slow_clients_hold_no_thread(server):
+    """64 clients trickling headers or a body (a byte every 2 s) against 2 workers x 2 threads: a normal
+    client's request is still answered within 1 s (the worker reads requests whole before a thread
+    takes them, app/http/buffering.py)."""
+    import threading
+
+    port, _ = server
+    stop = threading.Event()
+    heads = [b"POST /api/v1/match HTTP/1.1\r\nHost: t\r\nX-Slow: ",
+             b"POST /api/v1/match HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 900\r\n\r\n{"]
+    threads = [threading.Thread(target=trickle, args=(port, heads[i % 2], stop), daemon=True) for i in range(64)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(3)
+        req = (b"POST /api/v1/match HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 15\r\n\r\n{\"image\": \"!!\"}")
+        for _ in range(3):
+            seconds, status, _, body = exchange(port, [(req, 0)])
+            assert status == 400 and "base64" in error_of(body)["message"] and seconds < 1
+        start = time.monotonic()
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
+        assert time.monotonic() - start < 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
 
 
 def test_silent_client_gets_408(server):

@@ -1,0 +1,113 @@
+"""Time and extra peak memory of costly-but-small requests (issue 14: under 2 s and 300 MB each).
+
+Each case runs in its own process on the real app (Flask test client, real weights, demo gallery):
+the app is loaded and warmed with one portrait, then the case (built beforehand by the parent
+process, as multipart) is sent three times. Printed per case:
+the answer's status and error code or face counts, the first and best time, and the peak RSS above
+the warmed process's RSS (ru_maxrss, so the first run's peak counts). Also prints the load average,
+since other work on the machine slows every number.
+
+    .venv/bin/python bench/hostile.py            # every case
+    .venv/bin/python bench/hostile.py crowd      # one case
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from hostile_inputs import animated_gif, crowd_jpeg, flat_image, framed_face, portrait  # noqa: E402
+
+
+def large_jpeg() -> bytes:
+    """A 12 MP phone-sized JPEG of a real face (decoded at reduced scale by JPEG draft mode)."""
+    return framed_face(4000, 3000, "JPEG")
+
+
+CASES = {
+    "portrait": lambda: ("/api/v1/match", {"photo": portrait()}),
+    "jpeg-12mp": lambda: ("/api/v1/match", {"photo": large_jpeg()}),
+    "png-at-budget": lambda: ("/api/v1/match", {"photo": framed_face(3200, 3200, "PNG")}),
+    "crowd-625": lambda: ("/api/v1/match", {"photo": crowd_jpeg()}),
+    "webp-6300": lambda: ("/api/v1/match", {"photo": flat_image(6300, "WEBP")}),
+    "png-6300": lambda: ("/api/v1/match", {"photo": flat_image(6300, "PNG")}),
+    "gif-6300x3": lambda: ("/api/v1/match", {"photo": animated_gif(6300, 3)}),
+    "check-10-crowds": lambda: ("/api/v1/check", {"photo": portrait(),
+                                                  "anchor": [crowd_jpeg(offset=k) for k in range(10)]}),
+}
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (MB)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def multipart(fields: dict) -> tuple[bytes, str]:
+    """A multipart/form-data body (bytes values as files, lists as repeated fields) and its type."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key, value in fields.items():
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{key}{i}"\r\n'
+                         "Content-Type: application/octet-stream\r\n\r\n".encode() + item + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def run_case(name: str, body_file: str) -> dict:
+    """Load and warm the app, send the case (built by the parent, so building it costs nothing
+    here) three times; the measurements."""
+    from app import create_app
+
+    with open(body_file, "rb") as f:
+        path, content_type, body = pickle.load(f)
+    app = create_app({"EAGER_LOAD": True, "GALLERY": "demo"})
+    client = app.test_client()
+    warm, warm_type = multipart({"photo": portrait()})
+    client.post("/api/v1/match", data=warm, content_type=warm_type)
+    before = rss_mb()
+    times, answer = [], None
+    for _ in range(3):
+        start = time.perf_counter()
+        answer = client.post(path, data=body, content_type=content_type)
+        times.append(time.perf_counter() - start)
+    data = answer.get_json()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary = data.get("error") or {k: data.get(k, data.get("face", {}).get(k))
+                                    for k in ("faces_detected", "faces_total", "faces_ignored")}
+    return {"case": name, "status": answer.status_code, "answer": summary, "request_kb": round(len(body) / 1024),
+            "first_s": round(times[0], 2), "best_s": round(min(times), 2),
+            "extra_peak_mb": round(max(0.0, peak - before)), "rss_mb": round(before)}
+
+
+def main() -> None:
+    """Every case (or those named) in a fresh process each; one line per case."""
+    if len(sys.argv) == 4 and sys.argv[1] == "--case":
+        print(json.dumps(run_case(sys.argv[2], sys.argv[3])))
+        return
+    names = sys.argv[1:] or list(CASES)
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    for name in names:
+        path, fields = CASES[name]()
+        body, content_type = multipart(fields)
+        with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
+            pickle.dump((path, content_type, body), f)
+            f.flush()
+            out = subprocess.run([sys.executable, __file__, "--case", name, f.name], capture_output=True, text=True)
+        line = out.stdout.strip().splitlines()[-1:] or [out.stderr[-500:]]
+        print(line[0], f"(load {os.getloadavg()[0]:.2f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

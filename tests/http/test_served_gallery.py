@@ -1,0 +1,154 @@
+"""A real gunicorn (wsgi.py, networks loaded, ports 8120-8129): slow clients and graceful reloads.
+
+One server for the module, on a gallery in a tmp folder: 64 slow connections must not keep a
+normal client from its answer; a new version of the served gallery published under the running
+server changes nothing it answers until `kill -HUP` of the master, after which /readyz reports it.
+Marked slow (`make test-slow`); tests/http/test_gunicorn_raw.py checks the slow clients in the
+default suite on a server without the networks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from app.pipeline import store
+from app.pipeline.gallery import Gallery, thumb_path
+from conftest import ROOT, free_port, read, stop_server, trickle, val_photos
+
+pytestmark = pytest.mark.slow  # loads the networks in gunicorn twice (start and HUP): minutes
+PORTS = range(8120, 8130)
+DEMO_GALLERY = os.path.join(ROOT, "instance", "galleries", "demo")
+
+
+def publish_rows(galleries: str, name: str, source: Gallery, rows: np.ndarray) -> str:
+    """Publish a version of `name` holding these rows of `source` (in this order); its folder."""
+    version = store.new_version(galleries, name)
+    for new, old in enumerate(rows):
+        store.link_or_copy(source.thumb_path(int(old)), thumb_path(version, new))
+    meta = {key: value[rows] for key, value in source.row_metadata().items()}
+    store.write_version(version, source.embeddings[rows], source.labels[rows], source.identity_table, meta,
+                        dict(source.manifest, rows=len(rows)), source.resemblance_reference())
+    return store.publish(galleries, name, version)
+
+
+def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    """Status and body of a GET (error statuses too)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def match(port: int, photo: bytes) -> dict:
+    """POST /api/v1/match with a photo as multipart; the JSON answer."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n\r\n").encode() \
+        + photo + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/match", data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def wait_ready(port: int, proc: subprocess.Popen, log, rows: int | None = None, seconds: float = 300) -> dict:
+    """/readyz once it answers 200 (with `rows` gallery rows, when given)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("gunicorn exited:\n" + log.read_text()[-3000:])
+        try:
+            status, body = get(port, "/readyz", timeout=5)
+            if status == 200 and (rows is None or json.loads(body)["gallery_rows"] == rows):
+                return json.loads(body)
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail("gunicorn not ready:\n" + log.read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """gunicorn (1 worker, 4 threads, wsgi.py) serving gallery "g", a full copy of the demo gallery."""
+    tmp = tmp_path_factory.mktemp("served")
+    galleries = str(tmp / "galleries")
+    demo = Gallery.load(DEMO_GALLERY)
+    publish_rows(galleries, "g", demo, np.arange(len(demo)))
+    port, log = free_port(PORTS), tmp / "gunicorn.log"
+    env = {**os.environ, "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
+           "LOOKSLIKE_GALLERIES_DIR": galleries, "LOOKSLIKE_GALLERY": "g", "LOOKSLIKE_BODY_TIMEOUT": "30",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+           "--no-control-socket", "wsgi:app"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, proc, log)
+        yield {"port": port, "proc": proc, "log": log, "galleries": galleries, "demo": demo}
+    finally:
+        stop_server(proc)
+
+
+def test_64_slow_clients_do_not_keep_a_normal_client_waiting(served):
+    port, photo = served["port"], read(val_photos()[0][1])
+    match(port, photo)
+    start = time.monotonic()
+    match(port, photo)
+    alone = time.monotonic() - start
+    stop = threading.Event()
+    slow_headers = b"POST /api/v1/match HTTP/1.1\r\nHost: t\r\nX-Slow: "  # headers never finished
+    slow_body = (b"POST /api/v1/match HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 9000\r\n\r\n{")
+    threads = [threading.Thread(target=trickle, args=(port, slow_headers if i % 2 else slow_body, stop), daemon=True)
+               for i in range(64)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(3)  # every slow client connected and has sent a byte or two
+        start = time.monotonic()
+        status, _ = get(port, "/readyz")
+        assert status == 200 and time.monotonic() - start < 1
+        start = time.monotonic()
+        answer = match(port, photo)
+        assert answer["matches"] and time.monotonic() - start < alone + 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+
+
+def test_new_version_is_served_only_after_a_graceful_reload(served):
+    port, galleries, demo = served["port"], served["galleries"], served["demo"]
+    old = Gallery.load(os.path.join(galleries, "g"))
+    photo = read(val_photos()[3][1])
+    before = match(port, photo)
+    fewer = np.arange(len(demo))[::-1][:40]  # the new version: 40 rows, in another order
+    publish_rows(galleries, "g", demo, fewer)
+    assert len(Gallery.load(os.path.join(galleries, "g"))) == 40
+
+    assert json.loads(get(port, "/readyz")[1])["gallery_rows"] == len(old)
+    after = match(port, photo)
+    assert after["matches"] == before["matches"]  # rows, names and thumbnails of the old version
+    for m in after["matches"]:
+        row = int(m["image_url"].rsplit("/", 1)[1].split(".")[0])
+        assert old.identities[old.labels[row]] == m["identity"]
+        assert get(port, m["image_url"])[1] == open(old.thumb_path(row), "rb").read()
+    assert get(port, f"/gallery/g/{len(old) - 1}.jpg")[0] == 200  # past the new size: still the old version's
+
+    os.kill(served["proc"].pid, signal.SIGHUP)
+    ready = wait_ready(port, served["proc"], served["log"], rows=40, seconds=240)
+    assert ready["gallery_rows"] == 40
+    assert get(port, f"/gallery/g/{len(old) - 1}.jpg")[0] == 404
+    for m in match(port, photo)["matches"]:
+        row = int(m["image_url"].rsplit("/", 1)[1].split(".")[0])
+        assert demo.identities[demo.labels[fewer[row]]] == m["identity"]
