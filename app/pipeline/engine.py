@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from app.pipeline import deadline
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
 from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
@@ -20,6 +21,7 @@ from app.pipeline.faces import FaceResult, analyze_photo
 from app.pipeline.gallery import Gallery
 from app.pipeline.index import PQIndex, has_index
 from app.pipeline.resemblance import percentile, reference_scores
+from app.pipeline.runtime import onnx_path, resolve_runtime
 from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, Match, Scorer
 from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
 
@@ -90,22 +92,30 @@ class Engine:
         self._loaded = False
 
     @property
+    def runtime(self) -> str:
+        """The runtime of the networks: "onnx" or "tf" (RUNTIME resolved; see app/pipeline/runtime.py)."""
+        return resolve_runtime(self.config["RUNTIME"], os.path.dirname(self.paths.weights))
+
+    @property
     def detector(self) -> Detector:
         """The MTCNN detector (built on first use)."""
         keys = ("MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "CROP_MARGIN", "MIN_FACE_PX", "CROP_ALIGN",
-                "FACE_CHOICE")
-        return shared_network(("detector",) + tuple(self.config[k] for k in keys),
-                              lambda: Detector.from_config(self.config))
+                "FACE_CHOICE", "DETECT_MIN_FACE_FRACTION", "RUNTIME_THREADS")
+        runtime, folder = self.runtime, os.path.dirname(self.paths.weights)
+        return shared_network(("detector", runtime, folder) + tuple(self.config[k] for k in keys),
+                              lambda: Detector.from_config(self.config, runtime, folder))
 
     @property
     def embedder(self) -> Embedder:
         """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
-        path = self.paths.weights
+        runtime = self.runtime
+        path = self.paths.weights if runtime == "tf" else onnx_path(os.path.dirname(self.paths.weights), "facenet")
         if not os.path.isfile(path):
             raise StartupError(f"FaceNet weights not found at {path}. Run `flask weights fetch` (or `make weights`).")
-        key = ("embedder", path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"], self.config["EMBED_FLIP"])
+        key = ("embedder", runtime, path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"],
+               self.config["EMBED_FLIP"], self.config["RUNTIME_THREADS"])
         try:
-            return shared_network(key, lambda: Embedder.from_config(self.config, path))
+            return shared_network(key, lambda: Embedder.from_config(self.config, self.paths.weights, runtime, path))
         except (OSError, ValueError) as exc:
             raise StartupError(f"FaceNet weights at {path} are corrupt ({exc}). "
                                "Delete the file and run `flask weights fetch`.") from exc
@@ -231,6 +241,7 @@ class Engine:
     def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
         """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
         query = self.analyze(data, face_index=face_index)
+        deadline.check("score")
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],

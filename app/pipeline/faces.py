@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.pipeline import deadline
 from app.pipeline.crops import face_thumbnail
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
@@ -46,6 +47,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
 
     Each item is its FaceResult, or the LooksLikeError that says why it has no usable face.
     """
+    deadline.check("decode")
     t0 = time.perf_counter()
     out: list[FaceResult | LooksLikeError | Photo] = []
     for data in blobs:
@@ -55,6 +57,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
             out.append(exc)
     t1 = time.perf_counter()
     decoded = [i for i, item in enumerate(out) if isinstance(item, Photo)]
+    deadline.check("detect")
     found = detector.detect_batch([out[i] for i in decoded])
     crops, located = [], []
     for i, faces in zip(decoded, found):
@@ -66,6 +69,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
             continue
         crops.append(detector.crop(photo, face))
         located.append((i, photo, face, faces))
+    deadline.check("embed")
     t2 = time.perf_counter()
     embeddings = embedder.embed(np.stack(crops)) if crops else []
     timings = {"decode": t1 - t0, "detect": t2 - t1, "embed": time.perf_counter() - t2}
