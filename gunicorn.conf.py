@@ -10,10 +10,14 @@ import tempfile
 PROMETHEUS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
                                        os.path.join(tempfile.gettempdir(), f"lookslike-prometheus-{os.getpid()}"))
 
-# One TensorFlow process per worker: no preload (TensorFlow does not survive a fork).
+# Each worker loads its own networks: no preload (TensorFlow, with RUNTIME=tf, does not survive a fork).
 preload_app = False
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Sizing (README "Sizing"): one worker per core, each running CPU_SLOTS=1 match at a time on one
+# ONNX Runtime thread (RUNTIME_THREADS=1), so the cores are busy with no oversubscription. The
+# threads beyond the slot answer /healthz, /readyz, pages and the 503s of admission control while
+# a match runs, and hold the requests waiting (at most QUEUE_TIMEOUT) for the slot.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(len(os.sched_getaffinity(0)))))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Which proxies may set the scheme: none by default. Forwarded headers are the app's business

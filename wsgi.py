@@ -1,8 +1,10 @@
-"""WSGI entry point for gunicorn: `gunicorn wsgi:app` (no --preload: TensorFlow must start in each worker).
+"""WSGI entry point for gunicorn: `gunicorn wsgi:app` (no --preload: each worker loads its own networks).
 
 EAGER_LOAD: each worker builds its networks and opens the gallery before its first request.
+CLI_COMMANDS off: the operator commands (and the TensorFlow their training imports) are not loaded,
+so with RUNTIME onnx a worker never imports TensorFlow.
 """
 
 from app import create_app
 
-app = create_app({"EAGER_LOAD": True})
+app = create_app({"EAGER_LOAD": True, "CLI_COMMANDS": False})

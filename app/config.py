@@ -165,6 +165,9 @@ DEFAULTS: dict[str, Any] = {
     # true (environment: LOOKSLIKE_ACCESS_LOG_CLIENT=true). Never any photo data.
     "ACCESS_LOG_CLIENT": False,
     # --- start-up -------------------------------------------------------------------------
+    # Register the operator commands (flask weights/gallery/train/evaluate ...). wsgi.py turns it
+    # off: a serving process needs none of them, and training and evaluation import TensorFlow.
+    "CLI_COMMANDS": True,
     # Load the networks and the gallery in create_app. wsgi.py (gunicorn) sets it, so a worker
     # is ready before its first request; elsewhere (the Flask CLI) they load on first use, so that
     # e.g. `flask weights fetch` works before any weights or gallery exist.
