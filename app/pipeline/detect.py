@@ -25,7 +25,7 @@ class Detector:
         if runtime == "onnx":
             from app.pipeline.mtcnn import OnnxMtcnn
 
-            self._onnx = OnnxMtcnn(weights_dir, min_face_size, min_face_fraction, threads)
+            self.cascade = OnnxMtcnn(weights_dir, min_face_size, min_face_fraction, threads)
         else:
             from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
 
@@ -51,7 +51,7 @@ class Detector:
     def detect_batch(self, photos: list[Photo]) -> list[list[Face]]:
         """Detect faces in several photos (TensorFlow: batched by shape); each list sorted largest first."""
         if self.runtime == "onnx":
-            return [self._faces(self._onnx.detect(photo.rgb), photo.scale) for photo in photos]
+            return [self._faces(self.cascade.detect(photo.rgb), photo.scale) for photo in photos]
         by_shape: dict[tuple, list[int]] = defaultdict(list)
         for i, photo in enumerate(photos):
             by_shape[photo.rgb.shape].append(i)
@@ -65,7 +65,7 @@ class Detector:
 
     def sure_face_px(self, photo: Photo) -> float:
         """Smallest face side (px of the detection image) sure to be found: the pruned pyramid's M, else 0."""
-        return self._onnx.covered(*photo.rgb.shape[:2]) if self.runtime == "onnx" else 0.0
+        return self.cascade.covered(*photo.rgb.shape[:2]) if self.runtime == "onnx" else 0.0
 
     def detect(self, photo: Photo) -> list[Face]:
         """Detect faces in one photo, largest first."""
