@@ -26,7 +26,7 @@ import time
 import urllib.parse
 import uuid
 
-from server import ROOT, Server, rss_mb
+from server import ROOT, Server, cpu_seconds, rss_mb
 
 PORTS = range(8110, 8120)
 VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
@@ -49,6 +49,7 @@ class Client:
         self.bodies = bodies
         self.timeout = timeout
         self.results: list[tuple[float, int]] = []
+        self.retry_after = 1.0  # seconds; the last Retry-After the server sent
         self._lock = threading.Lock()
         self._next = 0
 
@@ -61,20 +62,23 @@ class Client:
             resp = conn.getresponse()
             resp.read()
             status = resp.status
+            if status == 503:
+                self.retry_after = float(resp.getheader("Retry-After") or 1)
         except (OSError, http.client.HTTPException):
             status = 0
         finally:
             conn.close()
         return time.perf_counter() - start, status
 
-    def match(self) -> None:
-        """POST the next photo and record the outcome."""
+    def match(self) -> int:
+        """POST the next photo, record the outcome and return its status."""
         with self._lock:
             body, ctype = self.bodies[self._next % len(self.bodies)]
             self._next += 1
         outcome = self.request("POST", "/api/v1/match", body, ctype)
         with self._lock:
             self.results.append(outcome)
+        return outcome[1]
 
 
 class HealthProbe(threading.Thread):
@@ -97,12 +101,14 @@ class HealthProbe(threading.Thread):
 
 
 def closed_loop(client: Client, clients: int, seconds: float) -> None:
-    """`clients` threads, each sending its next request when the last one is answered."""
+    """`clients` threads, each sending its next request when the last one is answered (after a 503, when
+    its Retry-After has passed, as a well-behaved client does)."""
     end = time.monotonic() + seconds
 
     def loop() -> None:
         while time.monotonic() < end:
-            client.match()
+            if client.match() == 503:
+                time.sleep(max(0.0, min(client.retry_after, end - time.monotonic())))
     threads = [threading.Thread(target=loop) for _ in range(clients)]
     for t in threads:
         t.start()
@@ -134,6 +140,7 @@ def phase(name: str, url: str, bodies: list, run, seconds: float, server: Server
     client = Client(url, bodies)
     probe = HealthProbe(Client(url, bodies))
     load0 = os.getloadavg()[0]
+    cpu0 = cpu_seconds(server.pids()) if server else float("nan")
     probe.start()
     started = time.monotonic()
     run(client)
@@ -144,22 +151,24 @@ def phase(name: str, url: str, bodies: list, run, seconds: float, server: Server
     shed = sum(status == 503 for _, status in client.results)
     errors = len(client.results) - len(ok) - shed
     total, worker = rss_mb(server) if server else (float("nan"), float("nan"))
+    cpu = (cpu_seconds(server.pids()) - cpu0) * 1000 / max(1, len(ok)) if server else float("nan")
     return {"phase": name, "sent": len(client.results), "rps": len(ok) / elapsed, "p50": pct(ok, 50),
             "p95": pct(ok, 95), "p99": pct(ok, 99), "shed": shed, "errors": errors,
-            "health_max": max(probe.latencies, default=float("nan")) * 1000, "health_fail": probe.failures,
-            "rss": total, "rss_worker": worker, "load": f"{load0:.1f}-{os.getloadavg()[0]:.1f}"}
+            "health_max": max(probe.latencies, default=float("nan")) * 1000,
+            "health_p99": pct(probe.latencies, 99), "health_fail": probe.failures,
+            "rss": total, "rss_worker": worker, "cpu": cpu, "load": f"{load0:.1f}-{os.getloadavg()[0]:.1f}"}
 
 
 def print_rows(rows: list[dict], header: bool = True) -> None:
     """The results as a Markdown table."""
     if header:
-        print("| load | sent | ok req/s | p50 ms | p95 ms | p99 ms | 503 | errors | healthz max ms (fails) "
-              "| RSS MB all (worker) | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| load | sent | ok req/s | p50 ms | p95 ms | p99 ms | 503 | errors | healthz p99 / max ms (fails) "
+              "| server CPU ms per 200 | RSS MB all (worker) | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['phase']} | {r['sent']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} "
-              f"| {r['shed']} | {r['errors']} | {r['health_max']:.0f} ({r['health_fail']}) "
-              f"| {r['rss']:.0f} ({r['rss_worker']:.0f}) | {r['load']} |", flush=True)
+              f"| {r['shed']} | {r['errors']} | {r['health_p99']:.0f} / {r['health_max']:.0f} ({r['health_fail']}) "
+              f"| {r['cpu']:.0f} | {r['rss']:.0f} ({r['rss_worker']:.0f}) | {r['load']} |", flush=True)
 
 
 def main() -> None:
@@ -173,16 +182,22 @@ def main() -> None:
     ap.add_argument("--open-rate", type=float, help="open-loop rate (req/s); overrides --open-factor")
     ap.add_argument("--open-seconds", type=float, help="length of the open-loop phase (default --seconds)")
     ap.add_argument("--photos", default=VAL, help="folder of photos (searched recursively)")
+    ap.add_argument("--max-photos", type=int, default=50, help="photos taken, spread evenly over the folder")
+    ap.add_argument("--server-cpus", help="pin the server to these CPUs, e.g. 0 (a 1-vCPU instance; the "
+                    "load generator keeps the others)")
     args = ap.parse_args()
     files = sorted(f for f in glob.glob(os.path.join(args.photos, "**", "*"), recursive=True) if os.path.isfile(f))
     if not files:
         raise SystemExit(f"no photos in {args.photos}: run `make demo`")
+    files = files[:: max(1, len(files) // args.max_photos)][: args.max_photos]
     bodies = [multipart(open(f, "rb").read()) for f in files]
-    server = None if args.url else Server(args.port, dict(os.environ)).start()
+    cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
+    server = None if args.url else Server(args.port, dict(os.environ), cpus).start()
     url = args.url or server.url
     print(f"# {url}: workers={os.environ.get('WEB_CONCURRENCY', 'default')} "
           f"threads={os.environ.get('GUNICORN_THREADS', 'default')} "
-          f"runtime={os.environ.get('LOOKSLIKE_RUNTIME', 'auto')} cpus={os.cpu_count()} photos={len(files)}",
+          f"runtime={os.environ.get('LOOKSLIKE_RUNTIME', 'auto')} cpus={os.cpu_count()} "
+          f"server cpus={sorted(cpus) if cpus else 'all'} photos={len(files)}",
           flush=True)
     rows = []
     try:
@@ -192,7 +207,7 @@ def main() -> None:
                               args.seconds, server))
             print_rows(rows[-1:], header=len(rows) == 1)
         capacity = max((r["rps"] for r in rows), default=5.0)
-        rate = args.open_rate or args.open_factor * capacity
+        rate = args.open_rate if args.open_rate is not None else args.open_factor * capacity
         seconds = args.open_seconds or args.seconds
         if rate > 0:
             rows.append(phase(f"open {rate:.1f}/s", url, bodies, lambda c: open_loop(c, rate, seconds),
@@ -206,6 +221,8 @@ def main() -> None:
     if rows and rows[-1]["phase"].startswith("open"):
         print(f"open-loop goodput: {rows[-1]['rps']:.1f} req/s = {rows[-1]['rps'] / capacity:.0%} of the best "
               f"closed-loop rate ({capacity:.1f} req/s)")
+    print("closed-loop clients wait Retry-After after a 503; server CPU = user + system of gunicorn's "
+          "processes during the phase, divided by the 200 answers")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
