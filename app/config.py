@@ -47,6 +47,32 @@ DEFAULTS: dict[str, Any] = {
     "CROP_MARGIN": 0.15,
     # Rotate each face so its eyes are level (MTCNN landmarks) before cropping.
     "CROP_ALIGN": False,
+    # Pyramid pruning of the ONNX detector: skip the levels that only find faces smaller than this
+    # fraction of the photo's shorter side (at least MTCNN_MIN_FACE_SIZE), with a full-pyramid
+    # retry when the pruned pass finds no face or only small ones (app/pipeline/mtcnn.py). 0: the
+    # full pyramid. The main face is the same as mtcnn 1.0's either way; see README "Speed".
+    "DETECT_MIN_FACE_FRACTION": 0.1,
+    # --- runtime of the networks ------------------------------------------------------------
+    # "onnx": MTCNN and FaceNet converted at `flask weights fetch` (instance/weights/*.onnx, checked
+    # against TensorFlow) run by ONNX Runtime; TensorFlow is never imported by the server. "tf":
+    # the reference path (mtcnn 1.0 + Keras). "auto": onnx when the converted files exist, else tf.
+    "RUNTIME": "auto",
+    # Threads each network call may use (ONNX Runtime intra-op, OpenCV). 1 per CPU slot: throughput
+    # comes from running CPU_SLOTS requests at once, not from splitting one across cores.
+    "RUNTIME_THREADS": 1,
+    # --- capacity and overload ----------------------------------------------------------------
+    # Requests that run the networks (every POST) at once per process; the others wait their turn.
+    # gunicorn threads beyond this answer /healthz, /readyz, pages and the 503s while matches run.
+    "CPU_SLOTS": 1,
+    # Longest a request may wait for a CPU slot (ms). A request whose expected wait (the queue
+    # ahead times the recent time per request) is longer gets 503 "overloaded" with Retry-After at
+    # once; one still waiting at the bound gets it then.
+    "QUEUE_TIMEOUT": 1000,
+    # Whole-request budget (ms) from the moment the app sees it: work not finished by then is
+    # abandoned between stages with 503 "deadline_exceeded" (a client has usually given up by then).
+    "REQUEST_DEADLINE": 10000,
+    # Seconds sent in Retry-After with the 503s above.
+    "RETRY_AFTER": 1,
     # --- embedding (FaceNet) --------------------------------------------------------------
     "EMBED_BATCH_SIZE": 32,
     # Average the embedding of the crop and of its mirror image.
@@ -151,6 +177,9 @@ DEFAULTS: dict[str, Any] = {
     # true (environment: LOOKSLIKE_ACCESS_LOG_CLIENT=true). Never any photo data.
     "ACCESS_LOG_CLIENT": False,
     # --- start-up -------------------------------------------------------------------------
+    # Register the operator commands (flask weights/gallery/train/evaluate ...). wsgi.py turns it
+    # off: a serving process needs none of them, and training and evaluation import TensorFlow.
+    "CLI_COMMANDS": True,
     # Load the networks and the gallery in create_app. wsgi.py (gunicorn) sets it, so a worker
     # is ready before its first request; elsewhere (the Flask CLI) they load on first use, so that
     # e.g. `flask weights fetch` works before any weights or gallery exist.

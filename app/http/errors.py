@@ -9,12 +9,14 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.http.metrics import count_shed
 from app.pipeline.errors import InternalError, LooksLikeError, StartupError, Unavailable
 
 STATUS = {"bad_request": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
           "request_timeout": 408, "too_large": 413, "decode_too_large": 413,
           "unsupported_media": 415, "no_face": 422, "no_such_face": 422,
-          "face_too_small": 422, "rate_limited": 429, "internal_error": 500, "unavailable": 503}
+          "face_too_small": 422, "rate_limited": 429, "internal_error": 500, "unavailable": 503,
+          "overloaded": 503, "deadline_exceeded": 503, "client_gone": 503}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
               408: "request_timeout", 413: "too_large", 415: "unsupported_media", 429: "rate_limited",
               500: "internal_error", 503: "unavailable"}
@@ -31,9 +33,11 @@ def wants_json() -> bool:
 def error_response(error: LooksLikeError, status: int | None = None) -> ResponseReturnValue:
     """The error's code and message, as JSON for the API or on the page for visitors."""
     status = status or STATUS.get(error.code, 400)
+    count_shed(error.code)
+    headers = {"Retry-After": str(current_app.config["RETRY_AFTER"])} if status == 503 else {}
     if wants_json():
-        return jsonify(error.to_dict()), status
-    return render_template(PAGE_OF_ENDPOINT.get(request.endpoint, "index.html"), error=error), status
+        return jsonify(error.to_dict()), status, headers
+    return render_template(PAGE_OF_ENDPOINT.get(request.endpoint, "index.html"), error=error), status, headers
 
 
 def too_large_message() -> str:

@@ -29,7 +29,11 @@ LATENCY = Histogram("lookslike_http_request_duration_seconds", "Time to answer a
 STAGES = Histogram("lookslike_match_stage_seconds", "Time of each stage of a match: decode, detect, embed, "
                    "score.", ["stage"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 REJECTED = Counter("lookslike_http_rejected_total", "Requests turned away, by status (401 no key, 408 slow "
-                   "body, 413 too large, 429 rate limited, 503 not ready).", ["status"])
+                   "body, 413 too large, 429 rate limited, 503 not ready or overloaded).", ["status"])
+
+SHED = Counter("lookslike_shed_total", "Requests answered 503 under overload, by reason: overloaded (no CPU slot "
+               "within QUEUE_TIMEOUT), deadline_exceeded (REQUEST_DEADLINE passed), client_gone.", ["reason"])
+SHED_CODES = {"overloaded", "deadline_exceeded", "client_gone"}
 
 
 class GalleryCollector:
@@ -60,6 +64,12 @@ def observe_stages(timings: dict[str, float]) -> None:
     """Record a match's stage durations (decode, detect, embed, score)."""
     for stage, seconds in timings.items():
         STAGES.labels(stage).observe(seconds)
+
+
+def count_shed(code: str) -> None:
+    """Count a request turned away under overload (its error code names the reason)."""
+    if code in SHED_CODES:
+        SHED.labels(code).inc()
 
 
 def start_timer() -> None:

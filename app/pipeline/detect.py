@@ -17,14 +17,23 @@ FACE_CHOICES = ("central", "largest")
 
 
 class Detector:
-    """MTCNN face detector built once per process."""
+    """MTCNN face detector built once per process: mtcnn 1.0 on TensorFlow ("tf", the reference) or
+    the same networks converted to ONNX with a pruned pyramid ("onnx", app/pipeline/mtcnn.py)."""
 
     def __init__(self, min_face_size: int, min_confidence: float, margin: float, min_face_px: int,
-                 align: bool, choice: str, max_faces: int = 20):
-        from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
+                 align: bool, choice: str, max_faces: int = 20, runtime: str = "tf", weights_dir: str = "",
+                 min_face_fraction: float = 0.1, threads: int = 1):
+        # Either way the cost is bounded however many faces a photo shows (app/pipeline/candidates.py).
+        if runtime == "onnx":
+            from app.pipeline.mtcnn import OnnxMtcnn
 
-        self._mtcnn = MTCNN(device="CPU:0")
-        bound_mtcnn(self._mtcnn, max_faces)  # cost bounded however many faces a photo shows
+            self.cascade = OnnxMtcnn(weights_dir, min_face_size, min_face_fraction, threads, max_faces)
+        else:
+            from mtcnn import MTCNN  # imports TensorFlow: keep it off module import
+
+            self._mtcnn = MTCNN(device="CPU:0")
+            bound_mtcnn(self._mtcnn, max_faces)
+        self.runtime = runtime
         self.min_face_size = int(min_face_size)
         self.min_confidence = float(min_confidence)
         self.margin = float(margin)
@@ -35,14 +44,17 @@ class Detector:
         self.choice = choice
 
     @classmethod
-    def from_config(cls, config: dict) -> Detector:
-        """Build a detector from the app configuration."""
+    def from_config(cls, config: dict, runtime: str = "tf", weights_dir: str = "") -> Detector:
+        """Build a detector from the app configuration for a resolved runtime ("onnx" or "tf")."""
         return cls(config["MTCNN_MIN_FACE_SIZE"], config["DETECT_MIN_CONFIDENCE"],
                    config["CROP_MARGIN"], config["MIN_FACE_PX"], config["CROP_ALIGN"],
-                   config["FACE_CHOICE"], config["MAX_FACES"])
+                   config["FACE_CHOICE"], config["MAX_FACES"], runtime, weights_dir,
+                   config["DETECT_MIN_FACE_FRACTION"], config["RUNTIME_THREADS"])
 
     def detect_batch(self, photos: list[Photo]) -> list[list[Face]]:
-        """Detect faces in several photos (batched by shape); each list sorted largest first."""
+        """Detect faces in several photos (TensorFlow: batched by shape); each list sorted largest first."""
+        if self.runtime == "onnx":
+            return [self._faces(self.cascade.detect(photo.rgb), photo.scale) for photo in photos]
         by_shape: dict[tuple, list[int]] = defaultdict(list)
         for i, photo in enumerate(photos):
             by_shape[photo.rgb.shape].append(i)
@@ -53,6 +65,10 @@ class Detector:
             for i, dets in zip(indices, raw):
                 results[i] = self._faces(dets, photos[i].scale)
         return results
+
+    def sure_face_px(self, photo: Photo) -> float:
+        """Smallest face side (px of the detection image) sure to be found: the pruned pyramid's M, else 0."""
+        return self.cascade.covered(*photo.rgb.shape[:2]) if self.runtime == "onnx" else 0.0
 
     def detect(self, photo: Photo) -> list[Face]:
         """Detect faces in one photo, largest first."""

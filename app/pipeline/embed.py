@@ -1,36 +1,51 @@
-"""FaceNet embeddings: one model per process, batched through a tf.function."""
+"""FaceNet embeddings, one model per process: Keras through a tf.function ("tf", the reference) or
+the converted network on ONNX Runtime ("onnx"); both batched, both L2-normalized here."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.facenet import EMBEDDING_DIM, INPUT_SIDE, load_facenet, standardize
+from models.facenet import EMBEDDING_DIM, INPUT_SIDE, standardize
 
 
 class Embedder:
     """Turns square RGB face crops (INPUT_SIDE px) into L2-normalized float32 [N, 128] embeddings."""
 
-    def __init__(self, weights_path: str, batch_size: int, flip: bool):
-        import tensorflow as tf
-
-        self.model = load_facenet(weights_path)
+    def __init__(self, weights_path: str, batch_size: int, flip: bool, runtime: str = "tf",
+                 onnx_file: str = "", threads: int = 1):
         self.batch_size = int(batch_size)
         self.flip = bool(flip)
-        self._forward = tf.function(
+        self.runtime = runtime
+        if runtime == "onnx":
+            from app.pipeline.runtime import OnnxNetwork, release_memory
+
+            network = OnnxNetwork(onnx_file, ["embedding"], threads)
+            self._forward = lambda x: network.run(x)[0]
+            self.embed(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8))  # first-call set-up
+            release_memory()
+            return
+        import tensorflow as tf
+
+        from models.facenet import load_facenet
+
+        self.model = load_facenet(weights_path)
+        forward = tf.function(
             lambda x: self.model(x, training=False),
             input_signature=[tf.TensorSpec([None, INPUT_SIDE, INPUT_SIDE, 3], tf.float32)],
             reduce_retracing=True,
         )
+        self._forward = lambda x: forward(x).numpy()
         self.embed(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8))  # trace once, off the request path
 
     @classmethod
-    def from_config(cls, config: dict, weights_path: str) -> Embedder:
-        """Build an embedder from the app configuration."""
-        return cls(weights_path, config["EMBED_BATCH_SIZE"], config["EMBED_FLIP"])
+    def from_config(cls, config: dict, weights_path: str, runtime: str = "tf", onnx_file: str = "") -> Embedder:
+        """Build an embedder from the app configuration for a resolved runtime ("onnx" or "tf")."""
+        return cls(weights_path, config["EMBED_BATCH_SIZE"], config["EMBED_FLIP"], runtime, onnx_file,
+                   config["RUNTIME_THREADS"])
 
     def _raw(self, faces: np.ndarray) -> np.ndarray:
         """Un-normalized network outputs for a batch of uint8 crops."""
-        out = [self._forward(standardize(faces[i:i + self.batch_size])).numpy()
+        out = [np.asarray(self._forward(standardize(faces[i:i + self.batch_size])), np.float32)
                for i in range(0, len(faces), self.batch_size)]
         return np.concatenate(out, axis=0)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from app.pipeline import deadline
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
 from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
@@ -21,6 +22,7 @@ from app.pipeline.gallery import Gallery
 from app.pipeline.index import PQIndex, has_index
 from app.pipeline.integrity import verify_checksums
 from app.pipeline.resemblance import percentile, reference_scores
+from app.pipeline.runtime import onnx_path, resolve_runtime
 from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, Match, Scorer
 from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
 
@@ -101,23 +103,36 @@ class Engine:
         self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
 
     @property
+    def runtime(self) -> str:
+        """The runtime of the networks: "onnx" or "tf" (RUNTIME resolved; see app/pipeline/runtime.py)."""
+        return resolve_runtime(self.config["RUNTIME"], os.path.dirname(self.paths.weights))
+
+    @property
     def detector(self) -> Detector:
         """The MTCNN detector (built on first use)."""
         keys = ("MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "CROP_MARGIN", "MIN_FACE_PX", "CROP_ALIGN",
-                "FACE_CHOICE", "MAX_FACES")
-        return shared_network(("detector",) + tuple(self.config[k] for k in keys),
-                              lambda: Detector.from_config(self.config))
+                "FACE_CHOICE", "MAX_FACES", "DETECT_MIN_FACE_FRACTION", "RUNTIME_THREADS")
+        runtime, folder = self.runtime, os.path.dirname(self.paths.weights)
+
+        def build() -> Detector:
+            if runtime == "onnx":  # converted by `flask weights fetch`, recorded in its SHA256SUMS
+                verify_checksums([onnx_path(folder, name) for name in ("pnet", "rnet", "onet")], WEIGHTS_FIX)
+            return Detector.from_config(self.config, runtime, folder)
+        return shared_network(("detector", runtime, folder) + tuple(self.config[k] for k in keys), build)
 
     @property
     def embedder(self) -> Embedder:
         """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
         self.raise_failure()
-        path = require_weights(self.paths.weights)
-        key = ("embedder", path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"], self.config["EMBED_FLIP"])
+        runtime = self.runtime
+        path = self.paths.weights if runtime == "tf" else onnx_path(os.path.dirname(self.paths.weights), "facenet")
+        require_weights(path)
+        key = ("embedder", runtime, path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"],
+               self.config["EMBED_FLIP"], self.config["RUNTIME_THREADS"])
 
         def build() -> Embedder:
             verify_checksums([path], WEIGHTS_FIX)  # SHA256SUMS written by `flask weights fetch`
-            return Embedder.from_config(self.config, path)
+            return Embedder.from_config(self.config, self.paths.weights, runtime, path)
         try:
             return shared_network(key, build)
         except (OSError, ValueError) as exc:
@@ -263,6 +278,7 @@ class Engine:
     def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
         """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
         query = self.analyze(data, face_index=face_index)
+        deadline.check("score")
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],

@@ -97,6 +97,24 @@ class Unavailable(LooksLikeError):
     code = "unavailable"
 
 
+class Overloaded(LooksLikeError):
+    """Every CPU slot is busy and the wait for one would pass QUEUE_TIMEOUT; try again shortly."""
+
+    code = "overloaded"
+
+
+class DeadlineExceeded(LooksLikeError):
+    """The request could not be finished within REQUEST_DEADLINE; its work was abandoned."""
+
+    code = "deadline_exceeded"
+
+
+class ClientGone(LooksLikeError):
+    """The client closed the connection while its request waited: its work is not started."""
+
+    code = "client_gone"
+
+
 class InternalError(LooksLikeError):
     """Something failed on the server's side; the message never carries details."""
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.pipeline import deadline
 from app.pipeline.crops import face_thumbnail
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
@@ -56,6 +57,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
 
     Each item is its FaceResult, or the LooksLikeError that says why it has no usable face.
     """
+    deadline.check("decode")
     t0 = time.perf_counter()
     out: list[FaceResult | LooksLikeError | Photo] = []
     for data in blobs:
@@ -65,6 +67,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
             out.append(exc)
     t1 = time.perf_counter()
     decoded = [i for i, item in enumerate(out) if isinstance(item, Photo)]
+    deadline.check("detect")
     found = detector.detect_batch([out[i] for i in decoded])
     crops, located = [], []
     for i, every in zip(decoded, found):
@@ -76,6 +79,7 @@ def analyze_photos(blobs: list[bytes], detector: Detector, embedder: Embedder, c
             continue
         crops.append(detector.crop(photo, face))
         located.append((i, photo, face, faces, len(every)))
+    deadline.check("embed")
     t2 = time.perf_counter()
     embeddings = embedder.embed(np.stack(crops)) if crops else []
     if len(crops) and not np.isfinite(embeddings).all():

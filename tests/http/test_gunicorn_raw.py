@@ -3,50 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import select
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
+from gunicorn_support import gunicorn
 
-from conftest import ROOT, free_port, stop_server, trickle
+from conftest import trickle
 
-PORTS = range(8401, 8410)
 BODY_TIMEOUT = 2
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """gunicorn with two workers (app factory, networks not loaded), its port and its log file."""
-    tmp = tmp_path_factory.mktemp("gunicorn")
-    port, log = free_port(PORTS), tmp / "gunicorn.log"
-    env = {**os.environ, "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
-           "LOOKSLIKE_BODY_TIMEOUT": str(BODY_TIMEOUT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-           "--no-control-socket", "app:create_app()"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                if log.read_text().count("Booting worker") >= 2:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("gunicorn did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.5)
+    env = {"GUNICORN_THREADS": "2", "LOOKSLIKE_BODY_TIMEOUT": str(BODY_TIMEOUT)}
+    with gunicorn(tmp_path_factory.mktemp("gunicorn"), env, "app:create_app()", workers=2) as (port, log):
         time.sleep(3)  # let the second worker finish importing
         yield port, log
-    finally:
-        stop_server(proc)
 
 
 def exchange(port: int, parts: list[tuple[bytes, float]], timeout: float = 20) -> tuple[float, int, dict, bytes]:
