@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.config import DEFAULTS
 from app.pipeline.convert import MAX_BOX_PX, MAX_EMBED_DIFF, check_conversion
 from app.pipeline.detect import Detector
 from app.pipeline.faces import decode
@@ -46,7 +47,7 @@ def test_converted_networks_match_tensorflow_on_demo_photos(config):
 def test_main_face_is_unchanged_on_every_demo_val_photo(detectors):
     tf_detector, onnx_detector = detectors
     for _, path in val_photos():
-        photo = decode(read(path), {"MAX_IMAGE_PIXELS": 40_000_000, "DETECT_MAX_SIDE": 1024})
+        photo = decode(read(path), {**DEFAULTS, "DETECT_MAX_SIDE": 1024})
         reference = tf_detector.main_face(tf_detector.detect(photo), photo)
         served = onnx_detector.main_face(onnx_detector.detect(photo), photo)
         assert np.abs(np.asarray(reference.box) - np.asarray(served.box)).max() <= 1, path
@@ -57,7 +58,7 @@ def test_a_small_face_in_a_large_photo_is_found_by_the_full_pyramid_retry(detect
     face = Image.open(val_photos()[0][1]).convert("RGB").resize((120, 120))
     canvas = np.full((900, 1200, 3), 128, np.uint8)
     canvas[300:420, 500:620] = np.asarray(face)  # a face of about 60 px: under M = 0.1 x 900 = 90 px
-    photo = decode(png_bytes(canvas), {"MAX_IMAGE_PIXELS": 40_000_000, "DETECT_MAX_SIDE": 1200})
+    photo = decode(png_bytes(canvas), {**DEFAULTS, "DETECT_MAX_SIDE": 1200})
     rows, retried = onnx_detector.cascade.detect_rows(photo.rgb)
     assert retried and len(rows) >= 1
     reference = tf_detector.detect(photo)
