@@ -122,21 +122,29 @@ class Engine:
 
     @property
     def scorer(self) -> Scorer:
-        """Cosine, or the learned model named by MATCH_MODEL (loaded once, gallery encodings cached)."""
+        """Cosine, or the learned model of MATCH_MODEL (loaded once, gallery encodings cached)."""
         with self._lock:
             if self._scorer is None:
-                gallery, model = self.gallery, self.config["MATCH_MODEL"]
+                gallery, model = self.gallery, self.model_name()
                 if not model:
                     self._scorer = self._cosine_scorer(gallery)
                 else:
-                    from app.pipeline.learned import LearnedScorer
+                    from app.pipeline.learned import load_learned_scorer
 
                     model_dir = os.path.join(self.paths.models, model)
                     if not os.path.isfile(os.path.join(model_dir, "config.json")):
                         raise StartupError(f"MATCH_MODEL '{model}' not found in {self.paths.models}. Run "
                                            f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
-                    self._scorer = LearnedScorer.load(model_dir, gallery, self.config["LEARNED_SHORTLIST"])
+                    self._scorer = load_learned_scorer(model_dir, gallery, self.config)
             return self._scorer
+
+    def model_name(self) -> str:
+        """The learned model served: MATCH_MODEL; "auto": the served gallery's own model when trained."""
+        wanted = self.config["MATCH_MODEL"]
+        if wanted != "auto":
+            return wanted
+        name = self.gallery.name
+        return name if os.path.isfile(os.path.join(self.paths.models, name, "config.json")) else ""
 
     def _cosine_scorer(self, gallery: Gallery) -> Scorer:
         """Exact cosine, or cosine over the shortlist of the gallery's index (INDEX, INDEX_MIN_ROWS)."""
@@ -165,7 +173,7 @@ class Engine:
         """Verification calibration: the learned model's own, else the fitted file, else the default."""
         with self._lock:
             if self._calibration is None:
-                if self.config["MATCH_MODEL"]:
+                if self.model_name():
                     self._calibration = self.scorer.calibration()
                 else:
                     self._calibration = load_calibration(self.paths.calibration, self.config["VERIFY_CALIBRATION"])
@@ -174,7 +182,7 @@ class Engine:
     @property
     def check_calibration(self):
         """Subject-check calibration: the learned model's pair calibration, else check.json, else default."""
-        if self.config["MATCH_MODEL"]:
+        if self.model_name():
             return self.calibration
         with self._lock:
             if self._check_calibration is None:
