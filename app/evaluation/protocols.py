@@ -125,22 +125,32 @@ def open_split(names: np.ndarray, seed: int, test_fraction: float = TEST_FRACTIO
                  _probes(names, val, max_probes, seed), exclude_self=True)
 
 
-def served_splits(names: np.ndarray, seed: int, visitors: int = VISITORS) -> tuple[Split, Split]:
-    """Validation for the served model (trained on the gallery's own identities): two monitor splits.
+def served_splits(names: np.ndarray, seed: int, visitors: int = VISITORS) -> dict[str, list[Split]]:
+    """Validation of the served model (trained on the gallery's own identities), in two disjoint halves.
 
-    Pseudo-visitors (identities with 2+ photos) are left out of training for stability; one photo of
-    every other identity with >= MIN_PHOTOS photos is left out for top-1 against the rest.
+    Pseudo-visitors (identities with 2+ photos) are left out of training; one photo of every other
+    identity with >= MIN_PHOTOS photos is left out too. "monitor" (early stopping) and "verdict"
+    (cosine vs learned, after training) each get half of both, so the verdict is not the data the
+    best epoch was picked on: [closed (top-1), lookalike (stability)] and, for the verdict, open
+    (top-1 of the pseudo-visitors' photos against every other photo).
     """
     rng = np.random.default_rng(seed + 104729)
     groups = _by_identity(names, rng)
-    pseudo, visitor_rows = _visitors(groups, rng, visitors, MAX_VISITOR_PHOTOS)
-    held = np.sort(np.array([g[0] for k, g in groups.items() if len(g) >= MIN_PHOTOS and k not in set(pseudo)],
-                            dtype=np.int64))
+    pseudo, _ = _visitors(groups, rng, visitors, MAX_VISITOR_PHOTOS)
+    held = np.array([g[0] for k, g in groups.items() if len(g) >= MIN_PHOTOS and k not in set(pseudo)], np.int64)
+    held = rng.permutation(held)
     fit = np.setdiff1d(np.arange(len(names)), held)
-    gallery = np.setdiff1d(fit, _rows_of(names, pseudo))
     val = np.array(pseudo)
-    closed = Split("closed", "identify", fit, val, gallery, held, gallery, held)
-    return closed, Split("lookalike", "stability", fit, val, gallery, visitor_rows, gallery, visitor_rows)
+    out = {}
+    for half, (people, probes) in (("monitor", (pseudo[0::2], held[0::2])), ("verdict", (pseudo[1::2], held[1::2]))):
+        visitor_rows = np.sort(np.concatenate([groups[k][:MAX_VISITOR_PHOTOS] for k in people]))
+        gallery = np.setdiff1d(fit, _rows_of(names, pseudo))
+        out[half] = [Split("closed", "identify", fit, val, gallery, np.sort(probes), gallery, np.sort(probes)),
+                     Split("lookalike", "stability", fit, val, gallery, visitor_rows, gallery, visitor_rows)]
+    seen = np.union1d(out["verdict"][0].gallery_rows, _rows_of(names, pseudo[1::2]))
+    out["verdict"].append(Split("open", "identify", fit, val, seen, out["verdict"][1].probe_rows, seen,
+                                out["verdict"][1].probe_rows, exclude_self=True))
+    return out
 
 
 def make_split(protocol: str, names: np.ndarray, seed: int) -> Split:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 TOP = 5
+BOOTSTRAP = 1000  # resamples of the visitors for the 95% interval of the macro averages
 
 
 def pair_index(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +27,14 @@ def pair_index(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         j.append(order[s + b])
     empty = np.zeros(0, np.int64)
     return (np.concatenate(i) if i else empty), (np.concatenate(j) if j else empty)
+
+
+def interval(per_visitor: np.ndarray, seed: int = 0) -> list[float]:
+    """95% bootstrap interval (over visitors) of the mean of per-visitor values."""
+    if len(per_visitor) < 2:
+        return [float("nan"), float("nan")]
+    draws = np.random.default_rng(seed).integers(0, len(per_visitor), (BOOTSTRAP, len(per_visitor)))
+    return [float(v) for v in np.percentile(per_visitor[draws].mean(axis=1), [2.5, 97.5])]
 
 
 def stability(top: np.ndarray, groups: np.ndarray) -> dict:
@@ -44,12 +53,12 @@ def stability(top: np.ndarray, groups: np.ndarray) -> dict:
     _, hub_counts = np.unique(top[:, 0], return_counts=True)
     return {"top1_agreement": float(per_agree.mean()) if len(visitors) else float("nan"),
             "top5_overlap": float(per_overlap.mean()) if len(visitors) else float("nan"),
+            "top1_agreement_ci": interval(per_agree), "top5_overlap_ci": interval(per_overlap),
             "visitors": int(len(visitors)), "pairs": int(len(i)), "photos": int(len(top)),
             "distinct_top1": int(len(hub_counts)),
             "hub_share": float(hub_counts.max() / len(top)) if len(top) else float("nan"),
             "per_visitor": {"agreement": per_agree.tolist(), "overlap": per_overlap.tolist(),
-                            "photos": (np.bincount(np.unique(groups, return_inverse=True)[1])
-                                       [np.searchsorted(np.unique(groups), visitors)]).tolist()}}
+                            "pairs": pairs.tolist()}}
 
 
 def plot_stability(per_scorer: dict[str, dict], path: str) -> None:

@@ -6,6 +6,7 @@ scorer, the index and the calibrations together.)
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -87,6 +88,7 @@ class Engine:
         self._calibration = None
         self._check_calibration = None
         self._resemblance: np.ndarray | None = None
+        self._auto_model: str | None = None  # MATCH_MODEL=auto, resolved once
         self._loaded = False
 
     @property
@@ -139,12 +141,19 @@ class Engine:
             return self._scorer
 
     def model_name(self) -> str:
-        """The learned model served: MATCH_MODEL; "auto": the served gallery's own model when trained."""
+        """The learned model served: MATCH_MODEL; "auto": the served gallery's own model when trained and
+        its validation verdict (written by `flask train`) says it beats cosine."""
         wanted = self.config["MATCH_MODEL"]
         if wanted != "auto":
             return wanted
-        name = self.gallery.name
-        return name if os.path.isfile(os.path.join(self.paths.models, name, "config.json")) else ""
+        if self._auto_model is None:
+            name = self.gallery.name
+            meta = os.path.join(self.paths.models, name, "config.json")
+            self._auto_model = ""
+            if os.path.isfile(meta):
+                with open(meta, encoding="utf-8") as f:
+                    self._auto_model = name if json.load(f).get("validation", {}).get("serve") else ""
+        return self._auto_model
 
     def _cosine_scorer(self, gallery: Gallery) -> Scorer:
         """Exact cosine, or cosine over the shortlist of the gallery's index (INDEX, INDEX_MIN_ROWS)."""

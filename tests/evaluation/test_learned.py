@@ -84,18 +84,23 @@ def test_unknown_match_model_stops_start_up(make_app, tmp_path):
         make_app(MATCH_MODEL="nope", MODELS_DIR=str(tmp_path))
 
 
-def test_gallery_model_is_served_by_auto_with_its_validation_verdict(make_app, lfw_small):
+def test_gallery_model_is_served_by_auto_only_when_its_verdict_says_so(make_app, lfw_small):
     dirs = dict(GALLERIES_DIR=str(lfw_small / "galleries"), MODELS_DIR=str(lfw_small / "auto-models"))
-    app = make_app(GALLERY="lfwsmall", **dirs)
+    app = make_app(GALLERY="lfwsmall", MATCH_MODEL="auto", **dirs)
     assert app.test_client().get("/readyz").get_json()["scorer"] == "cosine"  # no model yet: cosine
     result = app.test_cli_runner().invoke(args=["train", "--gallery", "lfwsmall", "--epochs", "2",
                                                 "--batch-identities", "8"])
     assert result.exit_code == 0, result.output
-    assert "validation (max):" in result.output and "encoder" in result.output
-    meta = json.loads((lfw_small / "auto-models" / "lfwsmall" / "config.json").read_text())
-    assert meta["test_identities"] == [] and set(meta["validation"]) == {"cosine", "encoder"}
-    assert 0 <= meta["validation"]["cosine"]["top1_agreement"] <= 1 and meta["validation"]["cosine"]["top1"] > 0.8
-    served = make_app(GALLERY="lfwsmall", MATCH_MODEL="auto", **dirs)
-    assert served.test_client().get("/readyz").get_json()["scorer"].startswith("learned:lfwsmall")
+    assert "validation (max):" in result.output and "MATCH_MODEL=auto serves this model" in result.output
+    meta_file = lfw_small / "auto-models" / "lfwsmall" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["test_identities"] == [] and {"cosine", "encoder", "serve"} <= set(meta["validation"])
+    cosine = meta["validation"]["cosine"]
+    assert 0 <= cosine["top1_agreement"] <= 1 and cosine["top1"] > 0.8 and cosine["open_top1"] > 0.8
+    for serve in (True, False):  # the engine follows the verdict flag of the trained model
+        meta["validation"]["serve"] = serve
+        meta_file.write_text(json.dumps(meta))
+        ready = make_app(GALLERY="lfwsmall", MATCH_MODEL="auto", **dirs).test_client().get("/readyz").get_json()
+        assert ready["scorer"].startswith("learned:lfwsmall") == serve and (ready["model"] == "lfwsmall") == serve
     off = make_app(GALLERY="lfwsmall", MATCH_MODEL="", **dirs)
     assert off.test_client().get("/readyz").get_json()["scorer"] == "cosine"
