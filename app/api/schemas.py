@@ -49,7 +49,8 @@ HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"t
 READY = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": ["ready", "loading"]}, "gallery": {"type": "string"},
     "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"},
-    "model": {"type": ["string", "null"], "description": "the learned model served (MATCH_MODEL), or null: cosine"}}}
+    "model": {"type": "string", "nullable": True,
+              "description": "the learned model served (MATCH_MODEL), or null: cosine"}}}
 SCHEMAS = {"Face": FACE, "FaceUsed": FACE_USED, "Match": MATCH, "MatchAnswer": MATCH_ANSWER,
            "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
 

@@ -35,9 +35,9 @@ def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: in
     from models.similarity import pair_logits
 
     if aggregation.method == "centroid":
-        C = _unit(centroids(Gz, labels, n_ids)[0]).astype(np.float32)
+        sums, _ = centroids(Gz, labels, n_ids)
         S = identity_scores(Qz, Gz, labels, n_ids, aggregation, exclude)
-        keys = C
+        keys = _unit(sums).astype(np.float32)
     else:
         S, keys = np.asarray(Qz @ Gz.T, np.float32), Gz
         if exclude is not None:
@@ -46,7 +46,14 @@ def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: in
     m = min(shortlist, S.shape[1])
     cand = np.argpartition(-S, m - 1, axis=1)[:, :m]
     ok = np.isfinite(np.take_along_axis(S, cand, axis=1))
-    probs = _sigmoid(pair_logits(similarity, np.repeat(Qz, m, axis=0), keys[cand.reshape(-1)]).reshape(len(S), m))
+    paired = keys[cand]  # [P, m, d]
+    if aggregation.method == "centroid" and exclude is not None:  # a probe's own identity: centroid without it
+        hit = np.flatnonzero(exclude >= 0)
+        own = labels[exclude[hit]]
+        p, k = np.nonzero(cand[hit] == own[:, None])
+        paired[hit[p], k] = _unit(sums[own[p]] - Gz[exclude[hit[p]]]).astype(np.float32)
+    probs = _sigmoid(pair_logits(similarity, np.repeat(Qz, m, axis=0), paired.reshape(-1, Gz.shape[1]))
+                     .reshape(len(S), m))
     net = np.full_like(S, -np.inf)
     np.put_along_axis(net, cand, np.where(ok, probs, -np.inf), axis=1)
     if aggregation.method == "centroid":

@@ -147,7 +147,7 @@ class Engine:
         if wanted != "auto":
             return wanted
         if self._auto_model is None:
-            name = self.gallery.name
+            name = self.gallery_name()  # the folder name: no need to open the gallery (verify works without)
             meta = os.path.join(self.paths.models, name, "config.json")
             self._auto_model = ""
             if os.path.isfile(meta):
