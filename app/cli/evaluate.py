@@ -36,6 +36,8 @@ def echo_json_or(report: dict, as_json: bool) -> bool:
                    "its networks on its own split and prints cosine vs learned; without it, the held-out report.")
 @click.option("--epochs", type=int, default=None, help="Training epochs per protocol [TrainConfig default].")
 @click.option("--loss", default=None, help="Metric loss per protocol [TrainConfig default].")
+@click.option("--encoder-init", type=click.Choice(["identity", "wccn"]), default=None,
+              help="Encoder start: identity (cosine) or within-class whitening [TrainConfig default: identity].")
 @click.option("--monitor-aggregate", type=click.Choice(AGGREGATIONS), default="max", show_default=True,
               help="Aggregation of the early-stopping validation metric.")
 @click.option("--model", "model_name", default=None, help="A trained model to compare with cosine.")
@@ -47,12 +49,12 @@ def echo_json_or(report: dict, as_json: bool) -> bool:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def evaluate_command(gallery_name, protocol, epochs, loss, monitor_aggregate, model_name, seed, test_fraction,
-                     n_pairs, max_probes_per_identity, out_dir, as_json) -> None:
+def evaluate_command(gallery_name, protocol, epochs, loss, encoder_init, monitor_aggregate, model_name, seed,
+                     test_fraction, n_pairs, max_probes_per_identity, out_dir, as_json) -> None:
     """Protocols closed / lookalike / open (one table), or the held-out report of a trained model."""
     gallery = open_gallery(gallery_name)
     if protocol:
-        return _protocols(gallery, protocol, seed, dict(epochs=epochs, loss=loss, seed=seed),
+        return _protocols(gallery, protocol, seed, dict(epochs=epochs, loss=loss, seed=seed, encoder_init=encoder_init),
                           monitor_aggregate, out_dir, as_json)
     model_dir = os.path.join(models_dir(current_app), model_name) if model_name else None
     if model_dir and not model_exists(model_dir):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.pipeline.scoring import Aggregation
+from app.pipeline.scoring import Aggregation, identity_sums
 
 PROBE_BLOCK = 256  # probes per matrix product (keeps [block, rows] float32 blocks small)
 
@@ -55,12 +55,10 @@ def aggregate_rows(S: np.ndarray, labels: np.ndarray, n_ids: int, method: str, m
 
 def centroids(G: np.ndarray, labels: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
     """(sum of rows per identity [n_ids, d], rows per identity [n_ids])."""
-    sums = np.zeros((n_ids, G.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, G)
-    return sums, np.bincount(labels, minlength=n_ids)
+    return identity_sums(G, labels, n_ids)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return np.where(norms > 0, x / np.maximum(norms, 1e-12), 0.0)
@@ -70,12 +68,12 @@ def centroid_scores(Q: np.ndarray, G: np.ndarray, labels: np.ndarray, n_ids: int
                     exclude: np.ndarray | None = None) -> np.ndarray:
     """[P, n_ids] cosine of each probe to each identity's normalized mean row (excluded rows left out)."""
     sums, counts = centroids(G, labels, n_ids)
-    out = (Q @ _unit(sums).T.astype(np.float32)).astype(np.float32)
+    out = (Q @ unit_rows(sums).T.astype(np.float32)).astype(np.float32)
     out[:, counts == 0] = -np.inf
     if exclude is not None:
         hit = np.flatnonzero(exclude >= 0)
         own = labels[exclude[hit]]
-        rest = _unit(sums[own] - G[exclude[hit]])
+        rest = unit_rows(sums[own] - G[exclude[hit]])
         alone = counts[own] <= 1
         out[hit, own] = np.where(alone, -np.inf, np.sum(Q[hit] * rest, axis=1))
     return out

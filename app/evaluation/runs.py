@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from app.evaluation.protocols import Split
-from app.evaluation.ranking import _unit, aggregate_rows, centroids, identity_scores, top_identities, topk_hits
+from app.evaluation.ranking import aggregate_rows, centroids, identity_scores, top_identities, topk_hits, unit_rows
 from app.evaluation.stability import plot_stability, stability
 from app.pipeline.scoring import Aggregation
 
@@ -37,7 +38,7 @@ def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: in
     if aggregation.method == "centroid":
         sums, _ = centroids(Gz, labels, n_ids)
         S = identity_scores(Qz, Gz, labels, n_ids, aggregation, exclude)
-        keys = _unit(sums).astype(np.float32)
+        keys = unit_rows(sums).astype(np.float32)
     else:
         S, keys = np.asarray(Qz @ Gz.T, np.float32), Gz
         if exclude is not None:
@@ -51,7 +52,7 @@ def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: in
         hit = np.flatnonzero(exclude >= 0)
         own = labels[exclude[hit]]
         p, k = np.nonzero(cand[hit] == own[:, None])
-        paired[hit[p], k] = _unit(sums[own[p]] - Gz[exclude[hit[p]]]).astype(np.float32)
+        paired[hit[p], k] = unit_rows(sums[own[p]] - Gz[exclude[hit[p]]]).astype(np.float32)
     probs = _sigmoid(pair_logits(similarity, np.repeat(Qz, m, axis=0), paired.reshape(-1, Gz.shape[1]))
                      .reshape(len(S), m))
     net = np.full_like(S, -np.inf)
@@ -73,7 +74,8 @@ def _exclude(split: Split, probes: np.ndarray, gallery: np.ndarray) -> np.ndarra
     return np.searchsorted(gallery, probes) if split.exclude_self else None
 
 
-def make_monitor(split: Split, X: np.ndarray, y: np.ndarray, n_ids: int, aggregation: Aggregation):
+def make_monitor(split: Split, X: np.ndarray, y: np.ndarray, n_ids: int,
+                 aggregation: Aggregation) -> Callable[[object, object], float]:
     """Validation metric for early stopping: the protocol's own, encoder cosine on the monitor rows."""
     from models.encoder import encode
 

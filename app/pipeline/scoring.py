@@ -5,7 +5,7 @@ matrix it was built on (higher = more alike, -inf = not scored), ``pair_distance
 of two matrices (0 = identical; what verification thresholds), ``display`` maps an aggregated
 row score to the [0, 1] score users see. :mod:`app.pipeline.learned` implements the learned one.
 
-(A little over 250 lines: the interface, its three aggregations and the cosine scorers belong
+(A little longer than 250 lines: the interface, its three aggregations and the cosine scorers belong
 together; splitting them would only add imports.)
 """
 
@@ -186,15 +186,22 @@ class CosineScorer(Scorer):
         return euclidean_distances(a, b)
 
 
-def identity_scale(space: np.ndarray | None, labels: np.ndarray, block: int = 200_000) -> np.ndarray | None:
-    """Per identity 1 / |mean of its unit rows| (one pass over the rows, in blocks), or None."""
-    if space is None:
-        return None
-    sums = np.zeros((int(labels.max()) + 1, space.shape[1]))
+def identity_sums(space: np.ndarray, labels: np.ndarray, n_identities: int | None = None,
+                  block: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of rows per identity [n, d] float64, rows per identity [n]), one pass in blocks."""
+    n = int(labels.max()) + 1 if n_identities is None else n_identities
+    sums = np.zeros((n, space.shape[1]))
     for s in range(0, len(labels), block):
         np.add.at(sums, labels[s:s + block], np.asarray(space[s:s + block], np.float64))
-    mean = np.linalg.norm(sums, axis=1) / np.maximum(np.bincount(labels, minlength=len(sums)), 1)
-    return 1.0 / np.maximum(mean, 1e-12)
+    return sums, np.bincount(labels, minlength=n)
+
+
+def identity_scale(space: np.ndarray | None, labels: np.ndarray) -> np.ndarray | None:
+    """Per identity 1 / |mean of its unit rows| (so a mean row cosine becomes the centroid cosine), or None."""
+    if space is None:
+        return None
+    sums, counts = identity_sums(space, labels)
+    return 1.0 / np.maximum(np.linalg.norm(sums, axis=1) / np.maximum(counts, 1), 1e-12)
 
 
 def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: int,
