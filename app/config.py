@@ -91,12 +91,19 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_MIN_ROWS": 50_000,
     # Rows the index shortlists per query, reranked exactly (measured in bench/scoring.py).
     "INDEX_SHORTLIST": 1000,
-    # Per-identity aggregation: "max" (best photo) or "mean_n" (mean of the n best photos).
+    # Per-identity aggregation: "max" (best photo), "mean_n" (mean of the n best photos) or "centroid"
+    # (cosine to the normalized mean of all its photos; see README, look-alike stability).
     "SCORE_AGGREGATE": "max",
     "SCORE_MEAN_N": 3,
     # Learned matching: a model under instance/models/<MATCH_MODEL>/ (from `flask train`) scores
-    # matches with its encoder + similarity network; "" keeps plain cosine (the default, see README).
-    "MATCH_MODEL": "",
+    # matches with its encoder + similarity network; "" keeps plain cosine. "auto" (the default):
+    # the served gallery's own model (instance/models/<gallery name>/, `flask train --gallery NAME`)
+    # when one was trained and its validation verdict says it beats cosine (closed-set top-1 by a
+    # point and look-alike stability, within 0.3 points of open-set top-1), else cosine. See README.
+    "MATCH_MODEL": "auto",
+    # How a learned model ranks: "encoder" (cosine of the encoder's outputs; the similarity network
+    # verifies pairs) or "network" (the similarity network reranks a shortlist). See README.
+    "LEARNED_SCORER": "encoder",
     # Rows the learned scorer reranks after a cosine shortlist (absprod / chi2 combiners).
     "LEARNED_SHORTLIST": 200,
     # Thumbnail size (px) of gallery rows: pages show them at up to 180 CSS px (the results' faces),

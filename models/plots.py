@@ -31,9 +31,11 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], path: s
 
 
 def plot_loss_curve(history: Mapping[str, Sequence[float]], path: str | Path) -> None:
-    """Plot per-epoch train/val loss and val AUC from a training history and save it."""
-    fig = Figure(figsize=(9, 3.5))
-    ax_loss, ax_auc = fig.subplots(1, 2)
+    """Plot per-epoch train/val loss, val AUC and (when monitored) the validation metric, and save it."""
+    metric = list(history.get("val_metric", []))
+    fig = Figure(figsize=(13.5 if metric else 9, 3.5))
+    axes = fig.subplots(1, 3 if metric else 2)
+    ax_loss, ax_auc = axes[0], axes[1]
     epochs = np.arange(1, len(history.get("train_loss", [])) + 1)
     ax_loss.plot(epochs, history.get("train_loss", []), label="train")
     ax_loss.plot(epochs, history.get("val_loss", []), label="validation")
@@ -41,4 +43,8 @@ def plot_loss_curve(history: Mapping[str, Sequence[float]], path: str | Path) ->
     ax_loss.legend()
     ax_auc.plot(epochs, history.get("val_auc", []), color="tab:green")
     ax_auc.set(xlabel="epoch", ylabel="AUC", title="validation AUC (similarity net)")
+    if metric:  # epoch 0: the untrained encoder (cosine, for a residual one)
+        axes[2].plot(np.arange(len(metric) + 1), list(history.get("initial_val_metric", [np.nan])) + metric,
+                     marker="o", color="tab:purple")
+        axes[2].set(xlabel="epoch", ylabel="metric", title="validation metric (early stopping)")
     _save(fig, path)

@@ -286,3 +286,18 @@ class SimilarityScorer:
         top = np.argpartition(-logits, k - 1)[:k] if k < len(logits) else np.arange(len(logits))
         top = top[np.argsort(-logits[top], kind="stable")]
         return rows[top], _sigmoid(logits[top])
+
+
+def pair_logits(model: keras.Model, a: np.ndarray, b: np.ndarray, block: int = 65_536) -> np.ndarray:
+    """Logits of the similarity network for row pairs (a_i, b_i): a NumPy forward pass in blocks."""
+    mode = model.get_layer("combine")
+    weights = _dense_weights(model)
+    out = np.empty(len(a), dtype=np.float32)
+    with _single_threaded_blas():
+        for s in range(0, len(a), block):
+            h = combine_numpy(a[s:s + block], b[s:s + block], mode.mode, mode.eps)
+            for W, bias in weights[:-1]:
+                h = np.maximum(h @ W + bias, 0)
+            W, bias = weights[-1]
+            out[s:s + block] = (h @ W + bias)[:, 0]
+    return out

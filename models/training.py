@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from models.encoder import build_encoder, encode
+from models.encoder import build_encoder, encode, set_linear_map, within_class_whitening
 from models.losses import get_loss, resolve_loss_name
 from models.metrics import accuracy_f1_at, best_f1_threshold, make_pairs, roc_auc
 from models.plots import plot_loss_curve
@@ -49,6 +49,9 @@ class TrainConfig:
     encoder_hidden_layers: int = 1
     encoder_width: int = 128
     encoder_dropout: float = 0.1  # 0.2 made the metric loss drift upward on synthetic data
+    encoder_residual: bool = True  # normalize(x + branch(x)), branch zero at start: training starts at cosine
+    encoder_init: str = "identity"  # identity (starts at cosine) | wccn (starts at within-class whitening)
+    wccn_shrinkage: float = 0.003  # added to the within-class covariance's diagonal (unit rows: ~1/128 per dim)
     similarity_hidden: tuple[int, ...] = HIDDEN_UNITS
     combiner: str = "absprod"  # concat | absprod | chi2 (concat: ~0.87 val AUC on synthetic data)
 
@@ -59,6 +62,8 @@ class TrainConfig:
             raise ValueError(f"unknown combiner {self.combiner!r}; choose one of {COMBINERS}")
         if self.batch_identities < 2 or self.photos_per_identity < 2:
             raise ValueError("batch_identities and photos_per_identity must be >= 2")
+        if self.encoder_init not in ("identity", "wccn"):
+            raise ValueError(f"unknown encoder_init {self.encoder_init!r}; choose identity or wccn")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in (0, 1)")
         object.__setattr__(self, "similarity_hidden", tuple(int(u) for u in self.similarity_hidden))
@@ -77,10 +82,10 @@ class TrainResult:
     encoder: keras.Model
     similarity: keras.Model
     config: TrainConfig
-    history: dict[str, list[float]]  # per epoch: train_loss, val_loss, val_auc
+    history: dict[str, list[float]]  # per epoch: train_loss, val_loss, val_auc (and val_metric with a monitor)
     threshold: float  # F1-optimal threshold on the similarity output (validation pairs)
     metrics: dict[str, float]
-    best_epoch: int  # 1-based epoch whose weights were restored
+    best_epoch: int  # 1-based epoch whose weights were restored (0: the untrained encoder, i.e. cosine)
     initial_val_loss: float  # validation loss of the untrained models
     train_identities: list = field(default_factory=list)
     val_identities: list = field(default_factory=list)
@@ -171,18 +176,25 @@ def _pair_scores(similarity: keras.Model, z: np.ndarray, i: np.ndarray, j: np.nd
 
 def _build_models(input_dim: int, config: TrainConfig) -> tuple[keras.Model, keras.Model]:
     """Fresh (encoder, similarity) networks sized by the config."""
-    encoder = build_encoder(input_dim, config.encoder_hidden_layers, config.encoder_width, config.encoder_dropout)
-    return encoder, build_similarity(config.encoder_width, config.combiner, config.similarity_hidden)
+    encoder = build_encoder(input_dim, config.encoder_hidden_layers, config.encoder_width, config.encoder_dropout,
+                            residual=config.encoder_residual)
+    return encoder, build_similarity(int(encoder.output_shape[-1]), config.combiner, config.similarity_hidden)
+
+
+Monitor = Callable[[keras.Model, keras.Model], float]  # (encoder, similarity) -> validation metric, higher better
 
 
 def train(
-    embeddings: np.ndarray, labels: Sequence, config: TrainConfig = TrainConfig(), progress: bool = True
+    embeddings: np.ndarray, labels: Sequence, config: TrainConfig = TrainConfig(), progress: bool = True,
+    monitor: Monitor | None = None, val_identities: Sequence | None = None,
 ) -> TrainResult:
     """Train the encoder (metric loss) and similarity net (pair BCE) on embeddings [N, d] + labels.
 
-    Identity-disjoint validation, early stopping on validation loss with the best weights
-    restored, and the F1-optimal similarity threshold on validation pairs. Seeds Python, NumPy's
-    global RNG and TensorFlow via keras.utils.set_random_seed(config.seed).
+    Identity-disjoint validation (``val_identities``, else a seeded split), early stopping on the
+    validation loss or, with ``monitor``, on that validation metric (measured before training too:
+    when no epoch beats the untrained encoder, it is restored and the similarity net is fitted on
+    it), the best weights restored, and the F1-optimal similarity threshold on validation pairs.
+    Seeds Python, NumPy's global RNG and TensorFlow via keras.utils.set_random_seed(config.seed).
     """
     X = np.ascontiguousarray(embeddings, dtype=np.float32)
     lab = np.asarray(labels)
@@ -192,7 +204,11 @@ def train(
     rng = np.random.default_rng(config.seed)
     uniq, y_all = np.unique(lab, return_inverse=True)
     y_all = y_all.astype(np.int32)
-    train_ids, val_ids = split_identities(lab, config.val_fraction, config.seed)
+    if val_identities is None:
+        train_ids, val_ids = split_identities(lab, config.val_fraction, config.seed)
+    else:
+        val_ids = np.unique(np.asarray(val_identities))
+        train_ids = np.setdiff1d(uniq, val_ids)
     train_rows = np.flatnonzero(np.isin(lab, train_ids))
     val_rows = np.flatnonzero(np.isin(lab, val_ids))
     P, K, D = config.batch_identities, config.photos_per_identity, config.distractors_per_batch
@@ -208,8 +224,11 @@ def train(
     X_val, y_val = X[val_rows], y_all[val_rows]
 
     encoder, similarity = _build_models(X.shape[1], config)
+    if config.encoder_init == "wccn":
+        set_linear_map(encoder, within_class_whitening(X[train_rows], y_all[train_rows], config.wccn_shrinkage))
     loss_fn = get_loss(config.loss, alpha=config.alpha, beta=config.beta, margin=config.margin)
     optimizer = keras.optimizers.Adam(learning_rate=config.lr)
+    sim_optimizer = keras.optimizers.Adam(learning_rate=config.lr)
     variables = encoder.trainable_variables + similarity.trainable_variables
     sim_w = float(config.similarity_weight)
 
@@ -226,6 +245,14 @@ def train(
         return total
 
     @tf.function(reduce_retracing=True)
+    def similarity_step(x, y):
+        """One optimizer step of the similarity net alone, on the frozen encoder's outputs."""
+        with tf.GradientTape() as tape:
+            bce = _pair_bce(similarity, encoder(x, training=False), y, training=True)
+        sim_optimizer.apply(tape.gradient(bce, similarity.trainable_variables), similarity.trainable_variables)
+        return bce
+
+    @tf.function(reduce_retracing=True)
     def val_metric(z, y):
         """Metric loss of an already-encoded batch."""
         return loss_fn(z, y)
@@ -240,7 +267,11 @@ def train(
 
     initial_val_loss, _, _ = validate()
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_auc": []}
-    best = (math.inf, 0, None)  # (val loss, epoch, weights)
+    best = (math.inf, 0, None)  # (-metric or val loss, epoch, weights)
+    if monitor is not None:
+        history["val_metric"] = []
+        best = (-float(monitor(encoder, similarity)), 0, (encoder.get_weights(), None))
+        history["initial_val_metric"] = [-best[0]]
     wait = 0
     for epoch in range(1, config.epochs + 1):
         running = 0.0
@@ -258,15 +289,24 @@ def train(
         history["train_loss"].append(running / steps)
         history["val_loss"].append(val_loss)
         history["val_auc"].append(val_auc)
-        if val_loss < best[0]:
-            best, wait = (val_loss, epoch, (encoder.get_weights(), similarity.get_weights())), 0
+        watched = val_loss
+        if monitor is not None:
+            history["val_metric"].append(float(monitor(encoder, similarity)))
+            watched = -history["val_metric"][-1]
+        if watched < best[0]:
+            best, wait = (watched, epoch, (encoder.get_weights(), similarity.get_weights())), 0
         else:
             wait += 1
             if wait >= config.patience:
                 break
     if best[2] is not None:
         encoder.set_weights(best[2][0])
-        similarity.set_weights(best[2][1])
+        if best[2][1] is not None:
+            similarity.set_weights(best[2][1])
+        else:  # no epoch beat the untrained encoder: keep it, fit the similarity net on it
+            for _ in range(steps * min(3, config.epochs)):
+                rows = sampler.batch()
+                similarity_step(X[rows], y_all[rows])
 
     _, val_auc, scores = validate()
     z_val = encode(encoder, X_val)
@@ -274,7 +314,7 @@ def train(
     acc, f1 = accuracy_f1_at(scores, vsame, threshold)
     unit_val = X_val / np.maximum(np.linalg.norm(X_val, axis=1, keepdims=True), 1e-12)
     metrics = {
-        "val_loss": float(best[0]),
+        "val_loss": float(best[0]) if monitor is None else float(validate()[0]),
         "val_auc": float(val_auc),
         "val_accuracy": acc,
         "val_f1": f1,
@@ -282,6 +322,8 @@ def train(
         "val_auc_input_cosine": roc_auc(np.sum(unit_val[vi] * unit_val[vj], axis=1), vsame),
         "epochs_run": float(len(history["val_loss"])),
     }
+    if monitor is not None:
+        metrics["val_metric"] = -float(best[0])
     return TrainResult(
         encoder=encoder,
         similarity=similarity,

@@ -98,6 +98,7 @@ def readyz() -> ResponseReturnValue:
     gallery = engine.gallery
     return jsonify({"status": "ready", "gallery": gallery.name, "gallery_rows": len(gallery),
                     "gallery_identities": len(gallery.identities), "scorer": engine.scorer.name,
+                    "model": engine.model_name() or None,
                     "index": engine.index_info()})
 
 

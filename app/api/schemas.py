@@ -56,7 +56,9 @@ READY = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": ["ready", "loading", "failed"]}, "gallery": {"type": "string"},
     "error": {"type": "string", "enum": ["startup_failed"]},
     "message": {"type": "string", "description": "Why start-up failed and the command that fixes it."},
-    "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"}}}
+    "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"},
+    "model": {"type": "string", "nullable": True,
+              "description": "the learned model served (MATCH_MODEL), or null: cosine"}}}
 SCHEMAS = {"Face": FACE, "FaceUsed": FACE_USED, "Match": MATCH, "MatchAnswer": MATCH_ANSWER,
            "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
 

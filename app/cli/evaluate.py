@@ -15,7 +15,9 @@ from app.config import calibration_path, models_dir
 from app.evaluation.checks import evaluate_checks
 from app.evaluation.identification import evaluate_gallery
 from app.evaluation.pairs import evaluate_pairs
-from app.evaluation.training import model_exists
+from app.evaluation.protocols import PROTOCOLS, make_split
+from app.evaluation.runs import AGGREGATIONS, run_protocol, table
+from app.evaluation.training import model_exists, train_config
 from app.extensions import get_engine
 from app.pipeline.verify import load_calibration, save_calibration
 
@@ -29,6 +31,15 @@ def echo_json_or(report: dict, as_json: bool) -> bool:
 
 @click.command("evaluate")
 @click.option("--gallery", "gallery_name", required=True)
+@click.option("--protocol", type=click.Choice(PROTOCOLS + ("all",)), default=None,
+              help="closed (seed's setting), lookalike (stability) or open (held-out identities): each trains "
+                   "its networks on its own split and prints cosine vs learned; without it, the held-out report.")
+@click.option("--epochs", type=int, default=None, help="Training epochs per protocol [TrainConfig default].")
+@click.option("--loss", default=None, help="Metric loss per protocol [TrainConfig default].")
+@click.option("--encoder-init", type=click.Choice(["identity", "wccn"]), default=None,
+              help="Encoder start: identity (cosine) or within-class whitening [TrainConfig default: identity].")
+@click.option("--monitor-aggregate", type=click.Choice(AGGREGATIONS), default="max", show_default=True,
+              help="Aggregation of the early-stopping validation metric.")
 @click.option("--model", "model_name", default=None, help="A trained model to compare with cosine.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Split seed when no model is given (a model brings its own split).")
@@ -38,10 +49,13 @@ def echo_json_or(report: dict, as_json: bool) -> bool:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def evaluate_command(gallery_name, model_name, seed, test_fraction, n_pairs, max_probes_per_identity,
-                     out_dir, as_json) -> None:
-    """Held-out identities: identification top-1/top-5 and pair verification, cosine vs learned."""
+def evaluate_command(gallery_name, protocol, epochs, loss, encoder_init, monitor_aggregate, model_name, seed,
+                     test_fraction, n_pairs, max_probes_per_identity, out_dir, as_json) -> None:
+    """Protocols closed / lookalike / open (one table), or the held-out report of a trained model."""
     gallery = open_gallery(gallery_name)
+    if protocol:
+        return _protocols(gallery, protocol, seed, dict(epochs=epochs, loss=loss, seed=seed, encoder_init=encoder_init),
+                          monitor_aggregate, out_dir, as_json)
     model_dir = os.path.join(models_dir(current_app), model_name) if model_name else None
     if model_dir and not model_exists(model_dir):
         raise click.ClickException(f"no model at {model_dir}: run `flask train --gallery {gallery_name} "
@@ -58,6 +72,26 @@ def evaluate_command(gallery_name, model_name, seed, test_fraction, n_pairs, max
         click.echo(f"{name:28s} {r['top1']:7.4f} {r['top5']:7.4f} {r['auc']:7.4f} "
                    f"{r['accuracy']:7.4f} {r['f1']:7.4f}")
     click.echo(f"report, ROC and sample matches in {out_dir}")
+
+
+def _protocols(gallery, protocol, seed, options, monitor_aggregate, out_dir, as_json) -> None:
+    """Run the protocols asked, each in its own report folder, and print one table."""
+    X, names = np.asarray(gallery.embeddings), gallery.row_names
+    out_dir = out_dir or os.path.join("reports", f"protocols-{gallery.name}")
+    reports = {}
+    for name in PROTOCOLS if protocol == "all" else (protocol,):
+        click.echo(f"{name}: training and scoring ...", err=True)
+        reports[name] = run_protocol(X, names, make_split(name, names, seed), train_config(options),
+                                     os.path.join(out_dir, name), monitor_aggregation=monitor_aggregate)
+    if echo_json_or(reports, as_json):
+        return
+    for name, r in reports.items():
+        click.echo(f"{name}: {r['probes']} probes of {r['probe_identities']} identities, gallery "
+                   f"{r['gallery_rows']} rows of {r['gallery_identities']} identities; networks: best epoch "
+                   f"{r['training']['best_epoch']} of {r['training']['epochs_run']}")
+    for line in table(reports):
+        click.echo(line)
+    click.echo(f"reports (JSON) and plots (ROC, loss curves, stability) in {out_dir}")
 
 
 @click.command("evaluate-pairs")

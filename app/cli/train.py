@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from app.cli.common import open_gallery
 from app.config import models_dir
-from app.evaluation.training import COMBINERS, LOSSES, train_defaults, train_on_gallery
+from app.evaluation.training import COMBINERS, LOSSES, train_defaults, train_on_gallery, verdict_lines
 
 DEFAULTS = train_defaults()  # TrainConfig's defaults, shown in --help, never retyped here
 
@@ -26,19 +26,28 @@ DEFAULTS = train_defaults()  # TrainConfig's defaults, shown in --help, never re
 @click.option("--seed", type=int, help=f"Seeds the splits and the training [default: {DEFAULTS['seed']}].")
 @click.option("--combiner", type=click.Choice(COMBINERS),
               help=f"Pair combiner of the similarity network [default: {DEFAULTS['combiner']}].")
-@click.option("--test-fraction", type=float, default=0.2, show_default=True,
-              help="Identities held out of training entirely, for `flask evaluate`.")
-@click.option("--out", "model_name", required=True, help="Model name: instance/models/MODEL_NAME/.")
+@click.option("--test-fraction", type=float, default=None,
+              help="Identities held out of training entirely, for `flask evaluate --model` [default: 0.2 with "
+                   "--out, 0 for the gallery's own model].")
+@click.option("--out", "model_name", default=None,
+              help="Model name: instance/models/MODEL_NAME/ [default: the gallery's own model, named as the "
+                   "gallery, which MATCH_MODEL=auto serves].")
 @with_appcontext
 def train_command(gallery_name, loss, epochs, batch_identities, photos_per_identity, lr, seed,
                   combiner, test_fraction, model_name) -> None:
     """Train the encoder and similarity networks on a gallery's cached FaceNet embeddings."""
     gallery = open_gallery(gallery_name)
+    if test_fraction is None:
+        test_fraction = 0.2 if model_name else 0.0
+    model_name = model_name or gallery.name
     options = dict(loss=loss, epochs=epochs, batch_identities=batch_identities,
                    photos_per_identity=photos_per_identity, lr=lr, seed=seed, combiner=combiner)
+    aggregate = current_app.config["SCORE_AGGREGATE"]
     run = train_on_gallery(gallery, os.path.join(models_dir(current_app), model_name), test_fraction, options,
-                           announce=click.echo)
+                           announce=click.echo, aggregation=aggregate)
     result, m = run.result, run.result.metrics
     click.echo(f"model {model_name}: best epoch {result.best_epoch}/{len(result.history['val_loss'])}, "
                f"val loss {result.initial_val_loss:.4f} -> {m['val_loss']:.4f}, val AUC {m['val_auc']:.4f} "
                f"(input cosine {m['val_auc_input_cosine']:.4f}), threshold {result.threshold:.4f}; saved in {run.out}")
+    for line in verdict_lines(run.verdict, aggregate):
+        click.echo(line)

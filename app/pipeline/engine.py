@@ -6,6 +6,7 @@ scorer, the index and the calibrations together.)
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -99,6 +100,7 @@ class Engine:
         self._calibration = None
         self._check_calibration = None
         self._resemblance: np.ndarray | None = None
+        self._auto_model: str | None = None  # MATCH_MODEL=auto, resolved once
         self._loaded = False
         self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
 
@@ -152,21 +154,36 @@ class Engine:
 
     @property
     def scorer(self) -> Scorer:
-        """Cosine, or the learned model named by MATCH_MODEL (loaded once, gallery encodings cached)."""
+        """Cosine, or the learned model of MATCH_MODEL (loaded once, gallery encodings cached)."""
         with self._lock:
             if self._scorer is None:
-                gallery, model = self.gallery, self.config["MATCH_MODEL"]
+                gallery, model = self.gallery, self.model_name()
                 if not model:
                     self._scorer = self._cosine_scorer(gallery)
                 else:
-                    from app.pipeline.learned import LearnedScorer
+                    from app.pipeline.learned import load_learned_scorer
 
                     model_dir = os.path.join(self.paths.models, model)
                     if not os.path.isfile(os.path.join(model_dir, "config.json")):
                         raise StartupError(f"MATCH_MODEL '{model}' not found in {self.paths.models}. Run "
                                            f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
-                    self._scorer = LearnedScorer.load(model_dir, gallery, self.config["LEARNED_SHORTLIST"])
+                    self._scorer = load_learned_scorer(model_dir, gallery, self.config)
             return self._scorer
+
+    def model_name(self) -> str:
+        """The learned model served: MATCH_MODEL; "auto": the served gallery's own model when trained and
+        its validation verdict (written by `flask train`) says it beats cosine."""
+        wanted = self.config["MATCH_MODEL"]
+        if wanted != "auto":
+            return wanted
+        if self._auto_model is None:
+            name = self.gallery_name()  # the folder name: no need to open the gallery (verify works without)
+            meta = os.path.join(self.paths.models, name, "config.json")
+            self._auto_model = ""
+            if os.path.isfile(meta):
+                with open(meta, encoding="utf-8") as f:
+                    self._auto_model = name if json.load(f).get("validation", {}).get("serve") else ""
+        return self._auto_model
 
     def _cosine_scorer(self, gallery: Gallery) -> Scorer:
         """Exact cosine, or cosine over the shortlist of the gallery's index (INDEX, INDEX_MIN_ROWS)."""
@@ -195,7 +212,7 @@ class Engine:
         """Verification calibration: the learned model's own, else the fitted file, else the default."""
         with self._lock:
             if self._calibration is None:
-                if self.config["MATCH_MODEL"]:
+                if self.model_name():
                     self._calibration = self.scorer.calibration()
                 else:
                     self._calibration = load_calibration(self.paths.calibration, self.config["VERIFY_CALIBRATION"])
@@ -204,7 +221,7 @@ class Engine:
     @property
     def check_calibration(self):
         """Subject-check calibration: the learned model's pair calibration, else check.json, else default."""
-        if self.config["MATCH_MODEL"]:
+        if self.model_name():
             return self.calibration
         with self._lock:
             if self._check_calibration is None:

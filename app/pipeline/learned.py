@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 
 from app.pipeline.gallery import Gallery
-from app.pipeline.scoring import Scorer, euclidean_distances
+from app.pipeline.scoring import Scorer, cosine_to_score, euclidean_distances
 
 ENCODED_PREFIX = "encoded-"
 
@@ -99,22 +99,78 @@ class LearnedScorer(Scorer):
 
 
 class EncodedCosineScorer(Scorer):
-    """Cosine similarity in the learned encoder's space (the encoder alone, no similarity network)."""
+    """Cosine similarity in the learned encoder's space; with the similarity network, it verifies pairs.
+
+    Ranking is one matrix-vector product over the cached encoded rows (as exact cosine over the
+    FaceNet rows); `space` gives those rows, so "centroid" aggregation is the encoded centroid.
+    """
 
     name = "learned encoder, cosine"
 
-    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray):
+    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity=None, meta: dict | None = None,
+                 label: str | None = None):
         super().__init__(matrix)
         self.encoder, self.encoded = encoder, np.asarray(encoded)
+        self.similarity, self.meta = similarity, meta
+        if label:
+            self.name = label
+
+    @classmethod
+    def load(cls, model_dir: str, gallery: Gallery) -> EncodedCosineScorer:
+        """The model in model_dir over a served gallery: encoder ranks, similarity network verifies."""
+        from models.training import load_model
+
+        encoder, similarity, meta = load_model(model_dir)
+        label = f"learned:{os.path.basename(os.path.normpath(model_dir))} (encoder cosine + similarity network)"
+        scorer = cls(encoder, gallery.embeddings, encoded_gallery(model_dir, gallery, encoder), similarity, meta, label)
+        scorer.row_scores(np.asarray(gallery.embeddings[0]))  # warm up off the request path
+        return scorer
+
+    def _encode(self, query: np.ndarray) -> np.ndarray:
+        """The encoded query [d]."""
+        from models.encoder import encode
+
+        return encode(self.encoder, query)[0]
 
     def row_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine of the encoded query to every encoded row."""
-        from models.encoder import encode
+        return np.asarray(self.encoded @ self._encode(query), np.float64)
 
-        return np.asarray(self.encoded @ encode(self.encoder, query)[0], np.float64)
+    def score_rows(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine of the encoded query to the given encoded rows only."""
+        return np.asarray(self.encoded[rows] @ self._encode(query), np.float64)
+
+    def space(self) -> np.ndarray:
+        """The encoded rows (unit vectors)."""
+        return self.encoded
+
+    def display(self, value: float) -> float:
+        """(1 + cosine) / 2 of the encoded cosine."""
+        return float(cosine_to_score(value))
 
     def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Euclidean distance of the encoded (unit) embeddings."""
+        """1 - similarity-network probability (with the network), else encoded Euclidean distance."""
         from models.encoder import encode
 
+        if self.similarity is not None:
+            return network_distances(self.encoder, self.similarity, a, b)
         return euclidean_distances(encode(self.encoder, a), encode(self.encoder, b))
+
+    def calibration(self):
+        """The calibration `flask train` fitted on the similarity network's validation pairs."""
+        from models.calibration import Calibration
+
+        return Calibration.from_dict(self.meta["calibration"])
+
+
+LEARNED_SCORERS = ("encoder", "network")
+
+
+def load_learned_scorer(model_dir: str, gallery: Gallery, config: dict) -> Scorer:
+    """LEARNED_SCORER "encoder" (encoder cosine ranks, network verifies) or "network" (network ranks)."""
+    kind = config["LEARNED_SCORER"]
+    if kind == "encoder":
+        return EncodedCosineScorer.load(model_dir, gallery)
+    if kind == "network":
+        return LearnedScorer.load(model_dir, gallery, config["LEARNED_SHORTLIST"])
+    raise ValueError(f"LEARNED_SCORER must be one of {LEARNED_SCORERS}; got {kind!r}")

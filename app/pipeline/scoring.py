@@ -4,6 +4,9 @@ A scorer compares FaceNet embeddings: ``row_scores`` scores one query against ev
 matrix it was built on (higher = more alike, -inf = not scored), ``pair_distances`` compares rows
 of two matrices (0 = identical; what verification thresholds), ``display`` maps an aggregated
 row score to the [0, 1] score users see. :mod:`app.pipeline.learned` implements the learned one.
+
+(A little longer than 250 lines: the interface, its three aggregations and the cosine scorers belong
+together; splitting them would only add imports.)
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AGGREGATES = ("max", "mean_n")
+AGGREGATES = ("max", "mean_n", "centroid")
 SHORTLIST_MIN = 64  # rows aggregated per query at least
 SHORTLIST_PER_MATCH = 8  # and this many per requested identity and averaged row
 COMPLETE_IDENTITIES = 100  # leading identities whose rows are all scored for "mean_n"
@@ -22,7 +25,9 @@ COMPLETE_IDENTITIES = 100  # leading identities whose rows are all scored for "m
 
 @dataclass(frozen=True)
 class Aggregation:
-    """How the rows of one identity combine: its best row ("max") or the mean of its n best."""
+    """How the rows of one identity combine: its best row ("max"), the mean of its n best ("mean_n"),
+    or its centroid ("centroid": cosine to the normalized mean of all its rows, i.e. the mean of
+    all its row cosines over the length of its mean row)."""
 
     method: str = "max"
     mean_n: int = 3
@@ -104,8 +109,29 @@ class Scorer(ABC):
             m = min(n, m * 4)
         if aggregation.method != "max":  # an average needs each leading identity's rows whole
             rows, scores = self.complete(query, rows, scores, labels, max(10 * top_k, COMPLETE_IDENTITIES))
+        scale = None
+        if aggregation.method == "centroid":  # only identities whose rows are all scored compete
+            whole = np.bincount(labels[rows], minlength=len(identities)) == self.identity_counts(labels)
+            rows, scores = rows[whole[labels[rows]]], scores[whole[labels[rows]]]
+            scale = self.centroid_scale(labels)
         return rank_identities(scores, self.matrix, query, labels[rows], identities, top_k, aggregation,
-                               self.display, rows=rows)
+                               self.display, rows=rows, scale=scale)
+
+    def identity_counts(self, labels: np.ndarray) -> np.ndarray:
+        """Rows per identity (computed once)."""
+        if getattr(self, "_counts", None) is None or self._counts.sum() != len(labels):
+            self._counts = np.bincount(labels)
+        return self._counts
+
+    def centroid_scale(self, labels: np.ndarray) -> np.ndarray | None:
+        """Per identity 1 / length of its mean row in the scored space (None: scores are no cosines)."""
+        if getattr(self, "_scale", None) is None or len(self._scale) != len(self.identity_counts(labels)):
+            self._scale = identity_scale(self.space(), labels)
+        return self._scale
+
+    def space(self) -> np.ndarray | None:
+        """The unit rows whose cosines row_scores returns (None when the scores are no cosines)."""
+        return None
 
     def score_rows(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Scores of the given rows (this one scores every row; cosine reads only those)."""
@@ -151,14 +177,41 @@ class CosineScorer(Scorer):
         """(1 + cosine) / 2."""
         return float(cosine_to_score(value))
 
+    def space(self) -> np.ndarray:
+        """The gallery rows themselves (FaceNet embeddings)."""
+        return self.matrix
+
     def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Euclidean distance of unit embeddings (monotone in cosine)."""
         return euclidean_distances(a, b)
 
 
+def identity_sums(space: np.ndarray, labels: np.ndarray, n_identities: int | None = None,
+                  block: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of rows per identity [n, d] float64, rows per identity [n]), one pass in blocks."""
+    n = int(labels.max()) + 1 if n_identities is None else n_identities
+    sums = np.zeros((n, space.shape[1]))
+    for s in range(0, len(labels), block):
+        np.add.at(sums, labels[s:s + block], np.asarray(space[s:s + block], np.float64))
+    return sums, np.bincount(labels, minlength=n)
+
+
+def identity_scale(space: np.ndarray | None, labels: np.ndarray) -> np.ndarray | None:
+    """Per identity 1 / |mean of its unit rows| (so a mean row cosine becomes the centroid cosine), or None."""
+    if space is None:
+        return None
+    sums, counts = identity_sums(space, labels)
+    return 1.0 / np.maximum(np.linalg.norm(sums, axis=1) / np.maximum(counts, 1), 1e-12)
+
+
 def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: int,
-                          aggregation: Aggregation = Aggregation()) -> tuple[np.ndarray, np.ndarray]:
-    """Per identity: aggregated similarity and the row of its best photo (-inf/-1 when absent)."""
+                          aggregation: Aggregation = Aggregation(),
+                          scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per identity: aggregated similarity and the row of its best photo (-inf/-1 when absent).
+
+    "centroid" averages every scored row of an identity and multiplies by scale[identity] (from
+    identity_scale: then it is the cosine to the identity's centroid); without scale, the mean.
+    """
     order = np.lexsort((-sims, labels))  # by identity, best photo first
     sorted_labels = labels[order]
     starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
@@ -168,27 +221,31 @@ def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: in
     agg = np.full(n_identities, -np.inf)
     if aggregation.method == "max":
         agg[present] = sims[order[starts]]
-    else:  # mean of the n best scored rows of each identity (-inf rows are not scored)
+    else:  # mean of the n best (centroid: all) scored rows of each identity (-inf rows are not scored)
         counts = np.diff(np.r_[starts, len(order)])
         finite = np.isfinite(sims[order])
-        take = np.minimum(np.add.reduceat(finite.astype(np.int64), starts), max(1, aggregation.mean_n))
+        n_best = len(order) if aggregation.method == "centroid" else max(1, aggregation.mean_n)
+        take = np.minimum(np.add.reduceat(finite.astype(np.int64), starts), n_best)
         rank = np.arange(len(order)) - np.repeat(starts, counts)
         keep = rank < np.repeat(take, counts)
         sums = np.zeros(len(starts))
         np.add.at(sums, np.repeat(np.arange(len(starts)), counts)[keep], sims[order][keep])
         with np.errstate(invalid="ignore", divide="ignore"):
             agg[present] = np.where(take > 0, sums / np.maximum(take, 1), -np.inf)
+        if aggregation.method == "centroid" and scale is not None:
+            agg[present] *= scale[present]
     return agg, best_rows
 
 
 def rank_identities(sims: np.ndarray, matrix: np.ndarray, query: np.ndarray, labels: np.ndarray,
                     identities: list[str], top_k: int, aggregation: Aggregation,
-                    display=cosine_to_score, rows: np.ndarray | None = None) -> list[Match]:
+                    display=cosine_to_score, rows: np.ndarray | None = None,
+                    scale: np.ndarray | None = None) -> list[Match]:
     """Top-k distinct identities by per-row scores `sims` (-inf = not scored).
 
     With `rows`, sims and labels are those of these matrix rows only (a shortlist).
     """
-    agg, best = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities), aggregation)
+    agg, best = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities), aggregation, scale)
     best_rows = best if rows is None else np.where(best >= 0, np.asarray(rows)[np.maximum(best, 0)], -1)
     k = min(int(top_k), int(np.isfinite(agg).sum()))
     top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import numpy as np
 import pytest
 
-from conftest import SHARED, read, require_setup
+from conftest import read
 from models.training import TrainConfig, train
-
-LFW = os.path.join(SHARED, "lfw", "images")
 
 
 def test_short_training_on_demo_embeddings_lowers_validation_loss(engine):
@@ -25,39 +21,6 @@ def test_short_training_on_demo_embeddings_lowers_validation_loss(engine):
     assert len(set(result.val_identities)) == 2 and not set(result.val_identities) & set(result.train_identities)
     assert result.metrics["val_loss"] < result.initial_val_loss
     assert result.metrics["val_auc"] > 0.8
-
-
-@pytest.fixture(scope="module")
-def lfw_small(tmp_path_factory):
-    """A real gallery of 60 LFW identities with 3+ photos plus 40 single-photo distractors."""
-    if not os.path.isdir(LFW):
-        pytest.skip(f"needs ../shared/data/lfw: {LFW} is absent (only in dev checkouts and CI)")
-    from app.pipeline.build import build_gallery
-
-    people = sorted(os.listdir(LFW))
-    multi = [p for p in people if len(os.listdir(os.path.join(LFW, p))) >= 3][:60]
-    single = [p for p in people if len(os.listdir(os.path.join(LFW, p))) == 1][:40]
-    root = tmp_path_factory.mktemp("lfw")
-    src = root / "src"
-    for p in multi + single:
-        os.makedirs(src / p)
-        for f in sorted(os.listdir(os.path.join(LFW, p)))[:5]:
-            shutil.copy(os.path.join(LFW, p, f), src / p / f)
-    require_setup()
-    from app import create_app
-
-    app = create_app({"TESTING": True, "GALLERY": "demo"})
-    engine = app.extensions["lookslike"]
-    build_gallery(str(src), str(root / "galleries"), "lfwsmall", engine.detector, engine.embedder,
-                  app.config, progress=False)
-    return root
-
-
-@pytest.fixture()
-def lfw_app(make_app, lfw_small):
-    """An app whose galleries and models live beside the small LFW gallery."""
-    return make_app(GALLERY="lfwsmall", GALLERIES_DIR=str(lfw_small / "galleries"),
-                    MODELS_DIR=str(lfw_small / "models"))
 
 
 def test_train_and_evaluate_commands_write_their_reports(lfw_app, lfw_small):
@@ -96,7 +59,8 @@ def test_evaluate_check_fits_a_calibration(lfw_app):
 
 
 def test_app_serves_with_the_learned_model(make_app, lfw_small):
-    app = make_app(GALLERY="lfwsmall", MATCH_MODEL="small", GALLERIES_DIR=str(lfw_small / "galleries"),
+    app = make_app(GALLERY="lfwsmall", MATCH_MODEL="small", LEARNED_SCORER="network",
+                   GALLERIES_DIR=str(lfw_small / "galleries"),
                    MODELS_DIR=str(lfw_small / "models"))
     client = app.test_client()
     ready = client.get("/readyz").get_json()
@@ -118,3 +82,25 @@ def test_unknown_match_model_stops_start_up(make_app, tmp_path):
 
     with pytest.raises(StartupError, match="MATCH_MODEL 'nope'"):
         make_app(MATCH_MODEL="nope", MODELS_DIR=str(tmp_path))
+
+
+def test_gallery_model_is_served_by_auto_only_when_its_verdict_says_so(make_app, lfw_small):
+    dirs = dict(GALLERIES_DIR=str(lfw_small / "galleries"), MODELS_DIR=str(lfw_small / "auto-models"))
+    app = make_app(GALLERY="lfwsmall", MATCH_MODEL="auto", **dirs)
+    assert app.test_client().get("/readyz").get_json()["scorer"] == "cosine"  # no model yet: cosine
+    result = app.test_cli_runner().invoke(args=["train", "--gallery", "lfwsmall", "--epochs", "2",
+                                                "--batch-identities", "8"])
+    assert result.exit_code == 0, result.output
+    assert "validation (max):" in result.output and "MATCH_MODEL=auto serves this model" in result.output
+    meta_file = lfw_small / "auto-models" / "lfwsmall" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["test_identities"] == [] and {"cosine", "encoder", "serve"} <= set(meta["validation"])
+    cosine = meta["validation"]["cosine"]
+    assert 0 <= cosine["top1_agreement"] <= 1 and cosine["top1"] > 0.8 and cosine["open_top1"] > 0.8
+    for serve in (True, False):  # the engine follows the verdict flag of the trained model
+        meta["validation"]["serve"] = serve
+        meta_file.write_text(json.dumps(meta))
+        ready = make_app(GALLERY="lfwsmall", MATCH_MODEL="auto", **dirs).test_client().get("/readyz").get_json()
+        assert ready["scorer"].startswith("learned:lfwsmall") == serve and (ready["model"] == "lfwsmall") == serve
+    off = make_app(GALLERY="lfwsmall", MATCH_MODEL="", **dirs)
+    assert off.test_client().get("/readyz").get_json()["scorer"] == "cosine"

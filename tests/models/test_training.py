@@ -34,9 +34,9 @@ def clustered(n_ids=48, n_singles=12, seed=0):
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
 
 
-CONFIG = TrainConfig(
-    epochs=8, batch_identities=8, photos_per_identity=4, distractors_per_batch=2,
-    val_fraction=0.3, val_pairs=400, patience=3, seed=0,
+CONFIG = TrainConfig(  # the plain (non-residual) encoder: 8 epochs separate these clusters (the residual
+    epochs=8, batch_identities=8, photos_per_identity=4, distractors_per_batch=2,  # one reached AUC 0.88)
+    val_fraction=0.3, val_pairs=400, patience=3, seed=0, encoder_residual=False,
 )
 
 

@@ -1,0 +1,118 @@
+"""Vectorized identity ranking for the offline protocols: many probes against one gallery at once.
+
+A probe's score for an identity aggregates its row scores as the served scorer does
+(`app.pipeline.scoring.Aggregation`): "max" (best photo), "mean_n" (mean of the n best photos) or
+"centroid" (cosine to the identity's normalized mean embedding). Rows a probe may not see (its own
+photo, in the open protocol) are hidden with ``exclude``; rows not scored are -inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.pipeline.scoring import Aggregation, identity_sums
+
+PROBE_BLOCK = 256  # probes per matrix product (keeps [block, rows] float32 blocks small)
+
+
+def _segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row order grouping identities, segment starts, identity of each segment)."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    return order, starts, sorted_labels[starts]
+
+
+def _hide(S: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
+    """S with each probe's excluded row (>= 0) set to -inf."""
+    if exclude is not None:
+        hit = np.flatnonzero(exclude >= 0)
+        S[hit, exclude[hit]] = -np.inf
+    return S
+
+
+def aggregate_rows(S: np.ndarray, labels: np.ndarray, n_ids: int, method: str, mean_n: int) -> np.ndarray:
+    """[P, n_ids] identity scores from row scores S [P, M] by "max" or "mean_n" (-inf rows unscored)."""
+    order, starts, ids = _segments(labels)
+    S = S[:, order]
+    out = np.full((len(S), n_ids), -np.inf, dtype=np.float32)
+    best = np.maximum.reduceat(S, starts, axis=1)
+    if method == "max":
+        out[:, ids] = best
+        return out
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, S.shape[1]]))
+    total, count, rest = np.zeros_like(best), np.zeros_like(best), S
+    for _ in range(max(1, mean_n)):  # peel off each identity's best remaining row n times
+        found = np.isfinite(best)
+        total += np.where(found, best, 0.0)
+        count += found
+        rest = np.where(rest >= best[:, seg], -np.inf, rest)
+        best = np.maximum.reduceat(rest, starts, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, ids] = np.where(count > 0, total / np.maximum(count, 1), -np.inf)
+    return out
+
+
+def centroids(G: np.ndarray, labels: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of rows per identity [n_ids, d], rows per identity [n_ids])."""
+    return identity_sums(G, labels, n_ids)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.where(norms > 0, x / np.maximum(norms, 1e-12), 0.0)
+
+
+def centroid_scores(Q: np.ndarray, G: np.ndarray, labels: np.ndarray, n_ids: int,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
+    """[P, n_ids] cosine of each probe to each identity's normalized mean row (excluded rows left out)."""
+    sums, counts = centroids(G, labels, n_ids)
+    out = (Q @ unit_rows(sums).T.astype(np.float32)).astype(np.float32)
+    out[:, counts == 0] = -np.inf
+    if exclude is not None:
+        hit = np.flatnonzero(exclude >= 0)
+        own = labels[exclude[hit]]
+        rest = unit_rows(sums[own] - G[exclude[hit]])
+        alone = counts[own] <= 1
+        out[hit, own] = np.where(alone, -np.inf, np.sum(Q[hit] * rest, axis=1))
+    return out
+
+
+def identity_scores(Q: np.ndarray, G: np.ndarray, labels: np.ndarray, n_ids: int, aggregation: Aggregation,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
+    """[P, n_ids] aggregated cosine scores of unit probes Q against unit gallery rows G."""
+    Q = np.asarray(Q, dtype=np.float32)
+    G = np.asarray(G, dtype=np.float32)
+    if aggregation.method == "centroid":
+        return centroid_scores(Q, G, labels, n_ids, exclude)
+    parts = []
+    for s in range(0, len(Q), PROBE_BLOCK):
+        block = _hide(Q[s:s + PROBE_BLOCK] @ G.T, None if exclude is None else exclude[s:s + PROBE_BLOCK])
+        parts.append(aggregate_rows(block, labels, n_ids, aggregation.method, aggregation.mean_n))
+    return np.concatenate(parts) if parts else np.zeros((0, n_ids), np.float32)
+
+
+def true_ranks(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """0-based rank of each probe's true identity (ties count against it; -1 when it has no score)."""
+    own = scores[np.arange(len(scores)), truth]
+    ranks = np.sum(scores >= own[:, None], axis=1) - 1
+    return np.where(np.isfinite(own), ranks, -1)
+
+
+def topk_hits(scores: np.ndarray, truth: np.ndarray, ks=(1, 5)) -> dict[str, float]:
+    """{"top1": .., "top5": .., "n_probes": ..} over probes whose identity has a score."""
+    ranks = true_ranks(scores, truth)
+    ranks = ranks[ranks >= 0]
+    out = {f"top{k}": float(np.mean(ranks < k)) if len(ranks) else float("nan") for k in ks}
+    out["n_probes"] = float(len(ranks))
+    return out
+
+
+def top_identities(scores: np.ndarray, k: int) -> np.ndarray:
+    """[P, k] the k best identities per probe, best first (ties by lower index)."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    key = np.take_along_axis(scores, top, axis=1)
+    order = np.lexsort((top, -key), axis=1)
+    return np.take_along_axis(top, order, axis=1)
