@@ -366,7 +366,8 @@ def load_model(model_dir: str | Path) -> tuple[keras.Model, keras.Model, dict[st
     """Rebuild (encoder, similarity, meta) from a save_model directory; meta is config.json."""
     src = Path(model_dir)
     meta = json.loads((src / CONFIG_FILE).read_text())
-    cfg = TrainConfig.from_dict(meta["config"])
+    # models saved before the residual encoder existed were plain (same weight shapes, other function)
+    cfg = TrainConfig.from_dict({"encoder_residual": False, **meta["config"]})
     encoder, similarity = _build_models(meta["input_dim"], cfg)
     encoder.load_weights(src / ENCODER_FILE)
     similarity.load_weights(src / SIMILARITY_FILE)
