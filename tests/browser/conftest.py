@@ -48,7 +48,8 @@ def server(tmp_path_factory):
             pytest.fail(f"{need} is missing: run `{fix}` (or `make test-browser`)")
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WEB_CONCURRENCY="1")
+    # The demo gallery whatever else is built (the checks name its celebrities and thumbnail size).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WEB_CONCURRENCY="1", LOOKSLIKE_GALLERY="demo")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([app_python(), "-m", "gunicorn", "--config", "gunicorn.conf.py",
                                  "--bind", f"127.0.0.1:{port}", "wsgi:app"],
