@@ -56,11 +56,12 @@ test-slow: setup  ## heavy checks (LFW, long training) marked slow
 lint: install  ## ruff: lint and import order (settings in pyproject.toml)
 	$(BIN)/ruff check .
 
-bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs index scoring side by side
+bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs index scoring side by side, then served (ready, RSS)
 	test -f instance/galleries/synth100k/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 100000 --name synth100k --index
 	test -f instance/galleries/synth1m/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 1000000 --name synth1m
 	$(BIN)/python bench/index_scale.py --gallery synth100k
 	$(BIN)/python bench/index_scale.py --gallery synth1m
+	$(BIN)/python bench/gallery_serve.py --galleries demo,synth1m
 
 $(BROWSER_VENV)/bin/activate: tests/browser/requirements.txt
 	$(PYTHON) -m venv $(BROWSER_VENV)

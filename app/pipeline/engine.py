@@ -23,6 +23,7 @@ from app.pipeline.gallery import Gallery
 from app.pipeline.index import PQIndex, has_index
 from app.pipeline.integrity import verify_checksums
 from app.pipeline.resemblance import percentile, reference_scores
+from app.pipeline.rows import row_source
 from app.pipeline.runtime import onnx_path, resolve_runtime
 from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, Match, Scorer
 from app.pipeline.verify import Verdict, check, load_calibration, subject_anchors, verify
@@ -197,7 +198,8 @@ class Engine:
             raise StartupError(f"INDEX=ann but gallery '{gallery.name}' has no index. Run "
                                f"`flask gallery index {gallery.name}` or set INDEX=auto.")
         index = PQIndex(gallery.path, gallery.embeddings, gallery.name)
-        return IndexedCosineScorer(gallery.embeddings, index, self.config["INDEX_SHORTLIST"])
+        # A big matrix's shortlisted rows are read with pread: a worker's RSS does not grow with queries.
+        return IndexedCosineScorer(row_source(gallery.embeddings), index, self.config["INDEX_SHORTLIST"])
 
     def index_info(self) -> dict:
         """What /readyz reports of the vector index in use."""

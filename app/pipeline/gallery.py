@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.pipeline.errors import StartupError
+from app.pipeline.rows import read_rows
 from models.facenet import EMBEDDING_DIM
 
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -59,7 +60,7 @@ def check_matrix(matrix: np.ndarray, where: str, fix: str, sample: int | None = 
     if sample is not None and len(matrix) > sample:
         rows = np.unique(np.r_[np.random.default_rng(0).choice(len(matrix), sample, replace=False),
                                0, len(matrix) - 1])
-    part = np.asarray(matrix[rows], dtype=np.float64)
+    part = np.asarray(read_rows(matrix, rows), dtype=np.float64)  # a sample: read, not mapped
     bad = ~np.isfinite(part).all(axis=1) | (np.abs(np.linalg.norm(np.nan_to_num(part), axis=1) - 1) > 1e-3)
     if bad.any():
         raise StartupError(f"{where}: row {int(rows[np.argmax(bad)])} is not a finite unit vector "

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from app.pipeline.errors import StartupError
+from app.pipeline.rows import read_rows
 
 INDEX_DIR = "index"
 INDEX_FILE = "pq-fastscan.faiss"
@@ -29,7 +30,7 @@ def matrix_checksum(matrix: np.ndarray, sample: int = 256) -> str:
     """sha256 of the shape and of `sample` rows spread over the matrix (cheap, catches a swap)."""
     rows = np.linspace(0, len(matrix) - 1, min(sample, len(matrix))).astype(np.int64)
     digest = hashlib.sha256(repr(tuple(matrix.shape)).encode())
-    digest.update(np.ascontiguousarray(matrix[rows], dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(read_rows(matrix, rows), dtype=np.float32).tobytes())
     return digest.hexdigest()
 
 

@@ -107,13 +107,16 @@ class Scorer(ABC):
             if m >= n or len(rows) < m or len(np.unique(labels[rows])) >= top_k:
                 break
             m = min(n, m * 4)
+        scale = None
         if aggregation.method != "max":  # an average needs each leading identity's rows whole
             rows, scores = self.complete(query, rows, scores, labels, max(10 * top_k, COMPLETE_IDENTITIES))
-        scale = None
-        if aggregation.method == "centroid":  # only identities whose rows are all scored compete
-            whole = np.bincount(labels[rows], minlength=len(identities)) == self.identity_counts(labels)
-            rows, scores = rows[whole[labels[rows]]], scores[whole[labels[rows]]]
-            scale = self.centroid_scale(labels)
+            # Only identities whose rows are all scored compete: the mean of a partly scored identity
+            # would be taken over its few shortlisted (best) rows and so beat the others unfairly.
+            present, local, seen = np.unique(labels[rows], return_inverse=True, return_counts=True)
+            whole = (seen == self.identity_counts(labels)[present])[local.ravel()]
+            rows, scores = rows[whole], scores[whole]
+            if aggregation.method == "centroid":
+                scale = self.centroid_scale(labels)
         return rank_identities(scores, self.matrix, query, labels[rows], identities, top_k, aggregation,
                                self.display, rows=rows, scale=scale)
 
@@ -245,14 +248,19 @@ def rank_identities(sims: np.ndarray, matrix: np.ndarray, query: np.ndarray, lab
 
     With `rows`, sims and labels are those of these matrix rows only (a shortlist).
     """
-    agg, best = aggregate_by_identity(np.asarray(sims, np.float64), labels, len(identities), aggregation, scale)
+    # Only the identities present in the scored rows take part (a shortlist names a few hundred of
+    # 100,000), so nothing here is as long as the identity table.
+    present, local = np.unique(np.asarray(labels), return_inverse=True)
+    agg, best = aggregate_by_identity(np.asarray(sims, np.float64), local.ravel(), len(present), aggregation,
+                                      None if scale is None else scale[present])
     best_rows = best if rows is None else np.where(best >= 0, np.asarray(rows)[np.maximum(best, 0)], -1)
     k = min(int(top_k), int(np.isfinite(agg).sum()))
     top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))
     top = top[np.argsort(-agg[top], kind="stable")][:k]
-    return [Match(identity=identities[i], row=int(best_rows[i]),
-                  cosine=float(np.asarray(matrix[best_rows[i]]) @ query),
-                  score=float(display(agg[i])), label=int(i), raw=float(agg[i])) for i in top]
+    cosines = np.asarray(matrix[best_rows[top]], np.float32) @ np.asarray(query, np.float32) if len(top) else []
+    return [Match(identity=identities[present[i]], row=int(best_rows[i]), cosine=float(cos),
+                  score=float(display(agg[i])), label=int(present[i]), raw=float(agg[i]))
+            for i, cos in zip(top, cosines)]
 
 
 class IndexedCosineScorer(CosineScorer):

@@ -10,6 +10,7 @@ import pytest
 from app.evaluation.synthetic import synthetic_rows, unit, write_synthetic
 from app.pipeline.errors import StartupError
 from app.pipeline.index import INDEX_DIR, INDEX_FILE, PQIndex, build_index
+from app.pipeline.rows import RowFile, read_rows, row_source
 from app.pipeline.scoring import Aggregation, CosineScorer, IndexedCosineScorer, rank_identities
 
 
@@ -30,7 +31,8 @@ def synth(tmp_path_factory):
 def test_index_agrees_with_exact_scoring(synth):
     _, gallery = synth
     exact = CosineScorer(gallery.embeddings)
-    indexed = IndexedCosineScorer(gallery.embeddings, PQIndex(gallery.path, gallery.embeddings, "synth"), 1000)
+    index = PQIndex(gallery.path, gallery.embeddings, "synth")
+    indexed = IndexedCosineScorer(RowFile(gallery.embeddings), index, 1000)  # as served: rows read with pread
     members, _, _ = synthetic_rows(np.asarray(gallery.embeddings[:86]), 100, seed=7)  # new photos of...
     visitors = unit(np.random.default_rng(3).standard_normal((100, 128)) * 0.1 + members)  # ...and new people
     for aggregation in (Aggregation("max"), Aggregation("mean_n", 3)):
@@ -71,3 +73,56 @@ def test_corrupt_or_mismatched_index_stops_start_up(synth, tmp_path):
         f.truncate(1000)
     with pytest.raises(StartupError, match="missing or corrupt.*flask gallery index synth"):
         PQIndex(str(copy), gallery.embeddings, "synth")
+
+
+def resident_mb(array: np.ndarray) -> float:
+    """Resident memory (MB) of the mapping that holds a memory-mapped array, from /proc/self/smaps."""
+    address, inside, total = array.ctypes.data, False, 0
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            first = line.split()[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's header line: start-end perms ...
+                start, end = (int(x, 16) for x in first.split("-"))
+                inside = start <= address < end
+            elif inside and first == "Rss:":
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def test_row_file_reads_what_the_map_holds_without_mapping_it(synth):
+    _, gallery = synth
+    matrix = np.load(os.path.join(gallery.path, "embeddings.npy"), mmap_mode="r")  # a new map: nothing resident
+    rows = RowFile(matrix)
+    pick = np.array([5, 0, len(matrix) - 1, -1, 5, 123])
+    assert np.array_equal(rows[pick], matrix[pick]) and np.array_equal(rows[7], matrix[7])
+    assert np.array_equal(rows[10:20], matrix[10:20]) and np.array_equal(rows[0:30:7], matrix[0:30:7])
+    assert np.array_equal(read_rows(matrix, pick), matrix[pick])
+    with pytest.raises(IndexError):
+        rows[np.array([len(matrix)])]
+    with pytest.raises(TypeError):
+        RowFile(matrix[1:])  # a slice of the map has no file of its own
+    scorer = IndexedCosineScorer(rows, PQIndex(gallery.path, matrix, "synth"), 1000)
+    for q in unit(np.random.default_rng(9).standard_normal((50, 128))):
+        scorer.rank(q, gallery.labels, gallery.identities, 10, Aggregation("mean_n", 3))
+    # Through the map, one shortlist of 1,000 rows already makes most of this 10 MB matrix resident.
+    assert resident_mb(matrix) < 0.5
+
+
+def test_truncated_matrix_is_reported_by_the_row_reader(synth, tmp_path):
+    _, gallery = synth
+    path = tmp_path / "m.npy"
+    np.save(path, np.asarray(gallery.embeddings[:100]))
+    rows = RowFile(np.load(path, mmap_mode="r"))
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 512 * 10)
+    with pytest.raises(OSError, match="shorter"):
+        rows[np.array([95])]
+
+
+def test_big_matrices_are_read_with_pread_small_ones_through_the_map(synth, monkeypatch):
+    _, gallery = synth
+    assert row_source(gallery.embeddings) is gallery.embeddings  # 10 MB: mapping it costs little
+    monkeypatch.setattr("app.pipeline.rows.MAPPED_MAX_BYTES", 1 << 20)
+    assert isinstance(row_source(gallery.embeddings), RowFile)
+    plain = np.array(gallery.embeddings[:100])
+    assert row_source(plain) is plain  # an in-memory matrix is used as it is

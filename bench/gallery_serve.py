@@ -1,0 +1,73 @@
+"""A served worker with a big gallery against the same worker with the demo: ready time, score stage, RSS.
+
+Usage: python bench/gallery_serve.py --galleries demo,synth1m [--requests 300]
+
+For each gallery, starts gunicorn (gunicorn.conf.py, one worker) on 127.0.0.1:8120 with
+LOOKSLIKE_GALLERY set, times start -> /readyz 200, sends real photos to POST /api/v1/match one at a
+time (the demo val photos and, when ../shared is present, LFW photos), and reads the score stage
+from Server-Timing and the worker's memory after the requests: RSS, split into private (RssAnon)
+and file-backed (RssFile: mapped gallery and library pages, shared and reclaimable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from latency import photo_sets, post
+from load import multipart
+from server import Server
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS, RssAnon and RssFile of a process, MB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def main() -> None:
+    """Serve each gallery in turn and print one table."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--galleries", default="demo,synth1m")
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--port", type=int, default=8120)
+    args = ap.parse_args()
+    files = [f for group in photo_sets(100).values() for f in group]
+    bodies = [multipart(open(f, "rb").read()) for f in files]
+    rows = []
+    for name in [g for g in args.galleries.split(",") if g]:
+        env = dict(os.environ, LOOKSLIKE_GALLERY=name, WEB_CONCURRENCY="1")
+        start = time.perf_counter()
+        server = Server(args.port, env).start()
+        ready = time.perf_counter() - start
+        try:
+            worker = server.pids()[1]
+            before = memory_mb(worker)
+            scores = [post(server.url, *bodies[i % len(bodies)])[1].get("score", float("nan"))
+                      for i in range(args.requests)]
+            after = memory_mb(worker)
+        finally:
+            server.stop()
+        rows.append((name, ready, np.nanpercentile(scores, 50), np.nanpercentile(scores, 95), before, after))
+    print(f"one gunicorn worker per gallery, {args.requests} POST /api/v1/match of {len(files)} real photos "
+          f"(load average {os.getloadavg()[0]:.1f})")
+    print("| gallery | ready after start | score p50 ms | p95 ms | worker RSS MB at ready | after requests "
+          "| of which private | file-backed |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, ready, p50, p95, before, after in rows:
+        print(f"| {name} | {ready:.1f} s | {p50:.2f} | {p95:.2f} | {before['VmRSS']:.0f} | {after['VmRSS']:.0f} "
+              f"| {after['RssAnon']:.0f} | {after['RssFile']:.0f} |")
+    base = rows[0][5]["VmRSS"]
+    for name, *_, after in rows[1:]:
+        print(f"{name}: worker RSS {after['VmRSS'] - base:+.0f} MB against {rows[0][0]}")
+
+
+if __name__ == "__main__":
+    main()
