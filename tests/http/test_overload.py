@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import glob
 import http.client
 import json
+import os
 import re
 import socket
 import threading
@@ -91,6 +93,41 @@ def test_overload_sheds_with_503_and_retry_after_while_healthz_answers(busy_serv
     metrics = call(port, "GET", "/metrics")[3].decode()
     shed = re.search(r'lookslike_shed_total\{reason="overloaded"\} (\d+)', metrics)
     assert shed and float(shed.group(1)) >= statuses.count(503)
+
+
+def thread_ticks(pid: int) -> dict[str, int]:
+    """CPU ticks used so far by each thread of a process."""
+    out = {}
+    for task in glob.glob(f"/proc/{pid}/task/*/stat"):
+        try:
+            with open(task) as f:
+                fields = f.read().rpartition(")")[2].split()
+            out[task] = int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif(any(k.endswith("_NUM_THREADS") for k in os.environ), reason="BLAS threads set by the caller")
+def test_a_served_match_keeps_one_thread_busy(tmp_path, make_app):
+    # With a gallery of thousands of rows (LFW's 10,196), the score's matrix-vector product woke
+    # OpenBLAS's second thread, which then busy-waited beside every served match and burned the
+    # other core (211 ms of CPU per 100 ms match) until wsgi.py set one BLAS thread.
+    from app.evaluation.synthetic import write_synthetic
+
+    app = make_app()
+    write_synthetic(app.extensions["lookslike"].gallery, str(tmp_path / "galleries"), "big", 12_000, app.config,
+                    index=False)
+    env = {"LOOKSLIKE_GALLERIES_DIR": str(tmp_path / "galleries"), "LOOKSLIKE_GALLERY": "big"}
+    with gunicorn(tmp_path, env, "wsgi:app", workers=1, ready="/readyz") as (port, log):
+        worker = int(re.findall(r"Booting worker with pid: (\d+)", log.read_text())[-1])
+        bodies = [multipart(read(path)) for _, path in val_photos()[::3]]
+        call(port, "POST", "/api/v1/match", *bodies[0])
+        before, start = sum(thread_ticks(worker).values()), time.monotonic()
+        assert all(call(port, "POST", "/api/v1/match", *body)[1] == 200 for body in bodies)
+        wall, cpu = time.monotonic() - start, (sum(thread_ticks(worker).values()) - before) / os.sysconf("SC_CLK_TCK")
+    # One request at a time: the worker can use at most one core's worth of CPU (a spinner doubled it).
+    assert cpu <= 1.3 * wall, (cpu, wall)
 
 
 def test_work_of_a_client_that_hung_up_is_not_started(patient_server):
