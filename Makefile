@@ -13,7 +13,7 @@ AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,9 @@ bench: setup  ## latency by stage, ONNX and TensorFlow runtimes side by side
 
 bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110
 	$(BIN)/python bench/load.py
+
+bench-build: setup  ## bench/build_speed.py: gallery build photos/s with 1 process and one per CPU (needs ../shared LFW)
+	$(BIN)/python bench/build_speed.py
 
 docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
 	bash scripts/docker-check.sh

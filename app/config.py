@@ -75,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_AFTER": 1,
     # --- embedding (FaceNet) --------------------------------------------------------------
     "EMBED_BATCH_SIZE": 32,
+    # Gallery builds: local processes that detect and embed (0: one per CPU; 1: the command's own process).
+    "BUILD_WORKERS": 0,
     # Average the embedding of the crop and of its mirror image.
     "EMBED_FLIP": False,
     # --- gallery & scoring ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw, read_name
 from app.extensions import get_engine
 from app.pipeline.build import build_gallery
 from app.pipeline.errors import StartupError
+from app.pipeline.pool_engine import default_workers, pool_runner
 from app.pipeline.upgrade import index_gallery, rename_identities, upgrade_gallery
 
 gallery_cli = AppGroup("gallery", help="Celebrity galleries.")
@@ -52,24 +53,34 @@ PER_IDENTITY_HELP = ("Keep the K best photos of each identity (resolution, detec
 NAMES_HELP = "CSV of display names and attributes: VGGFace2 identity_meta.csv or folder,name[,gender]."
 
 
+def chunk_runner(engine_name: str = "local", workers: int | None = None, ray_address: str | None = None,
+                 ray_cpus: int | None = None):
+    """(runner, detector, embedder) of a build: Ray actors, a pool of local processes, or this process."""
+    engine = get_engine()
+    if engine_name == "ray":
+        from app.pipeline.ray_engine import ray_runner
+
+        return ray_runner(current_app.config, engine.paths.weights, address=ray_address, num_cpus=ray_cpus), None, None
+    workers = workers or int(current_app.config["BUILD_WORKERS"]) or default_workers()
+    if workers > 1:  # the processes build their own networks
+        return pool_runner(current_app.config, engine.paths.weights, workers), None, None
+    return None, engine.detector, engine.embedder
+
+
 def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = False,
                per_identity: int | None = None, engine_name: str = "local", ray_address: str | None = None,
-               ray_cpus: int | None = None) -> None:
-    """Build gallery NAME from SRC_DIR with the app's networks (here, or on Ray) and print the report."""
-    engine = get_engine()
+               ray_cpus: int | None = None, workers: int | None = None) -> None:
+    """Build gallery NAME from SRC_DIR (in local processes, this one, or on Ray) and print the report."""
     try:
-        if engine_name == "ray":
-            from app.pipeline.ray_engine import ray_runner
-
-            runner = ray_runner(current_app.config, engine.paths.weights, address=ray_address, num_cpus=ray_cpus)
-            detector = embedder = None  # the actors build their own
-        else:
-            runner, detector, embedder = None, engine.detector, engine.embedder
+        runner, detector, embedder = chunk_runner(engine_name, workers, ray_address, ray_cpus)
         report = build_gallery(src_dir, galleries(), name, detector, embedder, current_app.config,
                                names=names, resume=resume, per_identity=per_identity, runner=runner)
     except (StartupError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     echo_report(report)
+
+
+WORKERS_HELP = "Local processes that detect and embed (default: BUILD_WORKERS, else one per CPU; 1: this process)."
 
 
 @gallery_cli.command("build")
@@ -84,12 +95,16 @@ def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = F
 @click.option("--ray-address", help="Ray cluster to use (e.g. ray://head:10001 or auto); "
                                     "without it Ray starts locally.")
 @click.option("--ray-cpus", type=click.IntRange(min=1), help="CPUs of the local Ray (default: all).")
+@click.option("--workers", type=click.IntRange(min=1), help=WORKERS_HELP)
 def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool, per_identity: int | None,
-                  engine_name: str, ray_address: str | None, ray_cpus: int | None) -> None:
+                  engine_name: str, ray_address: str | None, ray_cpus: int | None, workers: int | None) -> None:
     """Detect, crop and embed SRC_DIR/<Identity Name>/<photos> into a new version of gallery NAME."""
     if engine_name != "ray" and (ray_address or ray_cpus):
         raise click.UsageError("--ray-address and --ray-cpus need --engine ray")
-    build_into(src_dir, name, load_names(names_file), resume, per_identity, engine_name, ray_address, ray_cpus)
+    if engine_name == "ray" and workers:
+        raise click.UsageError("--workers is for the local engine (Ray: --ray-cpus)")
+    build_into(src_dir, name, load_names(names_file), resume, per_identity, engine_name, ray_address, ray_cpus,
+               workers)
 
 
 @gallery_cli.command("download")
@@ -101,8 +116,9 @@ def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool,
               help="Use this lfw.tgz already on disk instead of downloading.")
 @click.option("--resume", is_flag=True, help="Continue a killed gallery build.")
 @click.option("--per-identity", type=click.IntRange(min=1), help=PER_IDENTITY_HELP)
+@click.option("--workers", type=click.IntRange(min=1), help=WORKERS_HELP)
 def gallery_download(dataset: str, name: str, url: str | None, sha256: str | None, from_file: str | None,
-                     resume: bool, per_identity: int | None) -> None:
+                     resume: bool, per_identity: int | None, workers: int | None) -> None:
     """Download Labeled Faces in the Wild (5,749 people), check and unpack it, build gallery NAME."""
     if (url is None) != (sha256 is None):
         raise click.UsageError("--url and --sha256 go together")
@@ -114,20 +130,21 @@ def gallery_download(dataset: str, name: str, url: str | None, sha256: str | Non
     except (DownloadError, UnsafeArchive, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"LFW photos in {photos}")
-    build_into(photos, name, {}, resume, per_identity)
+    build_into(photos, name, {}, resume, per_identity, workers=workers)
 
 
 @gallery_cli.command("add")
 @click.argument("name")
 @click.argument("src_dir", type=click.Path(exists=True, file_okay=False))
-def gallery_add(name: str, src_dir: str) -> None:
+@click.option("--workers", type=click.IntRange(min=1), help=WORKERS_HELP)
+def gallery_add(name: str, src_dir: str, workers: int | None) -> None:
     """Add the photos of SRC_DIR/<Identity>/ to gallery NAME without re-embedding its rows (atomic)."""
-    engine = get_engine()
     base = open_gallery(name)
     try:
         base.check_pipeline(current_app.config)
-        report = build_gallery(src_dir, galleries(), name, engine.detector, engine.embedder, current_app.config,
-                               base=base)
+        runner, detector, embedder = chunk_runner(workers=workers)
+        report = build_gallery(src_dir, galleries(), name, detector, embedder, current_app.config, base=base,
+                               runner=runner)
     except (StartupError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     echo_report(report)

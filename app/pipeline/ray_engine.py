@@ -1,11 +1,12 @@
 """The Ray engine of gallery builds (`flask gallery build ... --engine ray [--ray-address ADDR]`).
 
 Ray Data streams the photos a build still needs (one row per file, in build order) through
-``map_batches`` with a pool of actors: each actor builds MTCNN and FaceNet once, then runs every
-batch through decode -> detect -> embed (``app.pipeline.batch.photo_records``, the local engine's
-per-photo path). The driver takes the rows back in order, regroups them into the build's chunks,
-and ``app.pipeline.build`` writes checkpoints, version, names, resemblance reference and report
-as for a local build, so both engines give the same gallery (and either resumes the other's build).
+``map_batches`` with a pool of actors: each actor builds MTCNN and FaceNet once (ONNX Runtime when
+converted, as the app does), then runs every batch through decode -> detect -> embed
+(``app.pipeline.batch.photo_records``, the local engine's per-photo path). The driver takes the
+rows back in order, regroups them into the build's chunks, and ``app.pipeline.build`` writes
+checkpoints, version, names, resemblance reference and report as for a local build, so both
+engines give the same gallery (and either resumes the other's build).
 
 Ray is an optional extra (requirements-ray.txt), imported here only, when the engine runs. On a
 cluster every node needs Ray, this project at the same path (it goes on the workers' PYTHONPATH),
@@ -22,10 +23,10 @@ import numpy as np
 
 from app.pipeline.batch import photo_records
 from app.pipeline.build import ChunkRunner
-from app.pipeline.detect import Detector
-from app.pipeline.embed import Embedder
 from app.pipeline.engine import require_weights
 from app.pipeline.errors import StartupError
+from app.pipeline.pool_engine import BLAS_VARS, networks
+from app.pipeline.runtime import resolve_runtime
 
 RAY_INSTALL = "pip install -r requirements-ray.txt"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,16 +48,17 @@ class FaceActor:
     {chunk, path} goes through the per-photo path."""
 
     def __init__(self, config: dict, weights_path: str, threads: int):
-        import tensorflow as tf
+        if resolve_runtime(config["RUNTIME"], os.path.dirname(weights_path)) == "tf":
+            import tensorflow as tf
 
-        try:  # one actor per `threads` CPUs: TensorFlow should not use every core of the node
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # TensorFlow already initialized in this worker
-            pass
+            try:  # one actor per `threads` CPUs: TensorFlow should not use every core of the node
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:  # TensorFlow already initialized in this worker
+                pass
         self.config = config
-        self.detector = Detector.from_config(config)
-        self.embedder = Embedder.from_config(config, weights_path)
+        # The networks as the app builds them: ONNX Runtime when converted (about 4x less CPU), else TensorFlow.
+        self.detector, self.embedder = networks(config, weights_path, threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rec = photo_records([str(p) for p in batch["path"]], self.detector, self.embedder, self.config)
@@ -102,7 +104,8 @@ def ray_runner(config: dict, weights_path: str, address: str | None = None, num_
         started = not ray.is_initialized()
         if started:
             env = {"env_vars": {"PYTHONPATH": ROOT,
-                                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}}
+                                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+                                **{var: "1" for var in BLAS_VARS}}}
             quiet = {"logging_level": logging.WARNING, "log_to_driver": False, "runtime_env": env}
             if address:
                 ray.init(address=address, **quiet)

@@ -122,6 +122,24 @@ def test_resume_after_a_kill_equals_a_full_build(tmp_path, engine, app, monkeypa
     assert a.row_metadata()["source"].tolist() == b.row_metadata()["source"].tolist() and full.resumed_photos == 0
 
 
+def test_pool_of_processes_builds_the_same_gallery(tmp_path, engine, app):
+    from app.pipeline.pool_engine import pool_runner
+
+    src = tmp_path / "src"
+    for identity, path in val_photos()[:12]:
+        os.makedirs(src / identity, exist_ok=True)
+        shutil.copy(path, src / identity)
+    galleries = tmp_path / "g"
+    app.config["EMBED_BATCH_SIZE"] = 4  # 3 chunks over 2 processes
+    pooled = build_gallery(str(src), str(galleries), "pool", None, None, app.config, progress=False,
+                           runner=pool_runner(app.config, engine.paths.weights, 2))
+    make_gallery(src, galleries, engine, app, name="one")
+    a, b = Gallery.load(str(galleries / "pool")), Gallery.load(str(galleries / "one"))
+    assert pooled.rows == len(b) == 12 and a.labels.tolist() == b.labels.tolist()
+    assert np.abs(np.asarray(a.embeddings) - np.asarray(b.embeddings)).max() < 1e-6
+    assert a.row_metadata()["source"].tolist() == b.row_metadata()["source"].tolist()
+
+
 def test_add_embeds_only_the_new_photos(tiny_src, tmp_path, engine, app):
     galleries = tmp_path / "g"
     make_gallery(tiny_src, galleries, engine, app)
