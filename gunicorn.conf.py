@@ -21,7 +21,10 @@ preload_app = False
 CPUS = len(os.sched_getaffinity(0))
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 os.environ.setdefault("LOOKSLIKE_CPU_SLOTS", str(max(1, CPUS // workers)))
-threads = int(os.environ.get("GUNICORN_THREADS", str(max(8, 4 * CPUS // workers))))
+# Threads: the slots' matches, the requests admission lets wait (at most about QUEUE_TIMEOUT / the
+# time per match, per slot: 10 per slot at 1 s and 100 ms) and spares for /healthz. With 8 threads
+# and 16 clients every thread held a waiting match and /healthz waited 580 ms for one.
+threads = int(os.environ.get("GUNICORN_THREADS", str(max(32, 16 * CPUS // workers))))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Which proxies may set the scheme: none by default. Forwarded headers are the app's business

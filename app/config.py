@@ -60,6 +60,11 @@ DEFAULTS: dict[str, Any] = {
     # Threads each network call may use (ONNX Runtime intra-op, OpenCV). 1 per CPU slot: throughput
     # comes from running CPU_SLOTS requests at once, not from splitting one across cores.
     "RUNTIME_THREADS": 1,
+    # Threads FaceNet may use when its match is the only one running in the process (the other CPU
+    # slots idle): one visitor at a time gets the spare cores (LFW photo 107 -> 80 ms on 2 cores),
+    # a loaded server keeps RUNTIME_THREADS per match. 0: CPU_SLOTS (the cores this worker may use);
+    # 1: off. Costs a second FaceNet session (about 90 MB).
+    "RUNTIME_THREADS_ALONE": 0,
     # --- capacity and overload ----------------------------------------------------------------
     # Requests that run the networks (every POST) at once per process; the others wait their turn.
     # gunicorn threads beyond this answer /healthz, /readyz, pages and the 503s while matches run.

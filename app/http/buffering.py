@@ -9,6 +9,10 @@ or chunked) goes to a thread. A request still incomplete after BODY_TIMEOUT gets
 itself. Bodies over MAX_CONTENT_LENGTH, malformed framing and TLS connections are handed over at
 once (the app or gunicorn answers them as before), and so is any request once the worker holds
 BUFFER_LIMIT bytes of unfinished requests, so memory stays bounded.
+
+A whole POST that arrives while every thread has a request gets 503 "overloaded" with
+Retry-After from the loop: gthread would otherwise queue it without bound in front of the
+threads, where the app's admission control (QUEUE_TIMEOUT) cannot see it, and /healthz behind it.
 """
 
 from __future__ import annotations
@@ -98,7 +102,19 @@ class BufferingWorker(JsonErrorWorker):
         self.body_timeout = setting("BODY_TIMEOUT")
         self.max_body = setting("MAX_CONTENT_LENGTH")
         self.buffer_limit = max(4 * self.max_body, 64 * 2**20)
+        self.retry_after = int(setting("RETRY_AFTER"))
+        self.in_threads = 0  # requests handed to the thread pool and not finished
         super().init_process()
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Hand a request to the thread pool, counted."""
+        self.in_threads += 1
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn: TConn, fs) -> None:
+        """A thread finished a request."""
+        self.in_threads -= 1
+        super().finish_request(conn, fs)
 
     def accept(self, listener) -> None:
         """A new connection: read its first request in the loop."""
@@ -147,6 +163,9 @@ class BufferingWorker(JsonErrorWorker):
             except OSError:
                 pass
         buffered = sum(len(p.buf) for p in self.reading.values())
+        if state == COMPLETE and self.in_threads >= self.cfg.threads and pending.buf.startswith(b"POST "):
+            return self.answer(conn, 503, "Service Unavailable", "overloaded", "The server is busy. Please try "
+                               f"again in {self.retry_after} seconds.", f"Retry-After: {self.retry_after}\r\n")
         if state in (COMPLETE, HAND_OVER) or buffered > self.buffer_limit:
             self.forget(conn)
             if conn.parser is None:
@@ -172,12 +191,16 @@ class BufferingWorker(JsonErrorWorker):
         now = time.monotonic()
         for conn, pending in list(self.reading.items()):
             if pending.deadline <= now:
-                body = json.dumps({"error": "request_timeout", "message": f"The request did not arrive within "
-                                   f"{self.body_timeout:g} seconds. Please try again on a faster connection."})
-                head = (f"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n")
-                try:
-                    conn.sock.send((head + body).encode("latin-1"))
-                except OSError:
-                    pass
-                self.forget(conn, close=True)
+                self.answer(conn, 408, "Request Timeout", "request_timeout", f"The request did not arrive within "
+                            f"{self.body_timeout:g} seconds. Please try again on a faster connection.")
+
+    def answer(self, conn: TConn, status: int, reason: str, code: str, message: str, extra: str = "") -> None:
+        """Answer a connection from the loop with the app's JSON error shape, and close it."""
+        body = json.dumps({"error": code, "message": message})
+        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                f"{extra}Content-Length: {len(body)}\r\n\r\n")
+        try:
+            conn.sock.send((head + body).encode("latin-1"))
+        except OSError:
+            pass
+        self.forget(conn, close=True)

@@ -3,6 +3,8 @@ the converted network on ONNX Runtime ("onnx"); both batched, both L2-normalized
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from models.facenet import EMBEDDING_DIM, INPUT_SIDE, standardize
@@ -12,7 +14,8 @@ class Embedder:
     """Turns square RGB face crops (INPUT_SIDE px) into L2-normalized float32 [N, 128] embeddings."""
 
     def __init__(self, weights_path: str, batch_size: int, flip: bool, runtime: str = "tf",
-                 onnx_file: str = "", threads: int = 1):
+                 onnx_file: str = "", threads: int = 1, alone_threads: int = 1,
+                 alone: Callable[[], bool] | None = None):
         self.batch_size = int(batch_size)
         self.flip = bool(flip)
         self.runtime = runtime
@@ -20,10 +23,16 @@ class Embedder:
             from app.pipeline.runtime import OnnxNetwork, release_memory
 
             network = OnnxNetwork(onnx_file, ["embedding"], threads)
-            self._forward = lambda x: network.run(x)[0]
+            # A second session on more threads, for calls made while `alone()` says no other match runs.
+            wide = OnnxNetwork(onnx_file, ["embedding"], alone_threads) if alone and alone_threads > threads else None
+            self.wide = wide is not None
+            self._forward = lambda x: (wide if wide is not None and alone() else network).run(x)[0]
             self.embed(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8))  # first-call set-up
+            if wide is not None:
+                wide.run(standardize(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8)))
             release_memory()
             return
+        self.wide = False
         import tensorflow as tf
 
         from models.facenet import load_facenet
@@ -38,10 +47,16 @@ class Embedder:
         self.embed(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8))  # trace once, off the request path
 
     @classmethod
-    def from_config(cls, config: dict, weights_path: str, runtime: str = "tf", onnx_file: str = "") -> Embedder:
-        """Build an embedder from the app configuration for a resolved runtime ("onnx" or "tf")."""
+    def from_config(cls, config: dict, weights_path: str, runtime: str = "tf", onnx_file: str = "",
+                    alone: Callable[[], bool] | None = None) -> Embedder:
+        """Build an embedder from the app configuration for a resolved runtime ("onnx" or "tf").
+
+        `alone` (optional) tells whether the calling match is the only one running: then FaceNet
+        runs on RUNTIME_THREADS_ALONE threads (0: CPU_SLOTS).
+        """
+        wide = int(config.get("RUNTIME_THREADS_ALONE", 1)) or int(config.get("CPU_SLOTS", 1))
         return cls(weights_path, config["EMBED_BATCH_SIZE"], config["EMBED_FLIP"], runtime, onnx_file,
-                   config["RUNTIME_THREADS"])
+                   config["RUNTIME_THREADS"], wide, alone)
 
     def _raw(self, faces: np.ndarray) -> np.ndarray:
         """Un-normalized network outputs for a batch of uint8 crops."""

@@ -6,10 +6,12 @@ scorer, the index and the calibrations together.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,6 +34,27 @@ WEIGHTS_FIX = "flask weights fetch --force"
 ANCHOR_MIN_SIDE = 256  # px: the smallest detection side of a subject check's anchors
 _NETWORKS: dict[tuple, object] = {}  # built networks by settings, shared by the engines of a process
 _NETWORKS_LOCK = threading.Lock()
+
+
+_RUNNING = [0]  # analyses (detect + embed) running in this process now
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def running() -> Iterator[None]:
+    """Count an analysis as running in this process while the block runs."""
+    with _RUNNING_LOCK:
+        _RUNNING[0] += 1
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING[0] -= 1
+
+
+def running_alone() -> bool:
+    """True when at most one analysis runs in this process (FaceNet may then use the idle cores)."""
+    return _RUNNING[0] <= 1
 
 
 def shared_network(key: tuple, build):
@@ -131,11 +154,12 @@ class Engine:
         path = self.paths.weights if runtime == "tf" else onnx_path(os.path.dirname(self.paths.weights), "facenet")
         require_weights(path)
         key = ("embedder", runtime, path, os.path.getmtime(path), self.config["EMBED_BATCH_SIZE"],
-               self.config["EMBED_FLIP"], self.config["RUNTIME_THREADS"])
+               self.config["EMBED_FLIP"], self.config["RUNTIME_THREADS"], self.config["RUNTIME_THREADS_ALONE"],
+               self.config["CPU_SLOTS"])
 
         def build() -> Embedder:
             verify_checksums([path], WEIGHTS_FIX)  # SHA256SUMS written by `flask weights fetch`
-            return Embedder.from_config(self.config, self.paths.weights, runtime, path)
+            return Embedder.from_config(self.config, self.paths.weights, runtime, path, alone=running_alone)
         try:
             return shared_network(key, build)
         except (OSError, ValueError) as exc:
@@ -276,7 +300,8 @@ class Engine:
     def analyze(self, data: bytes, field: str | None = None, face_index: int | None = None) -> FaceResult:
         """Decode a photo, detect its main face (or face `face_index`) and embed it; errors name `field`."""
         try:
-            return analyze_photo(data, self.detector, self.embedder, self.config, face_index)
+            with running():
+                return analyze_photo(data, self.detector, self.embedder, self.config, face_index)
         except LooksLikeError as exc:
             if field:
                 exc.for_field(field)
@@ -288,7 +313,8 @@ class Engine:
         config = self.config if max_side is None else {**self.config, "DETECT_MAX_SIDE": max_side}
         results = []
         for blob, field in zip(blobs, fields):
-            result = analyze_photos([blob], self.detector, self.embedder, config)[0]
+            with running():
+                result = analyze_photos([blob], self.detector, self.embedder, config)[0]
             if isinstance(result, LooksLikeError):
                 raise result.for_field(field)  # the later photos are not looked at
             results.append(result)

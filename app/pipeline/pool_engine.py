@@ -45,7 +45,8 @@ def one_blas_thread() -> Iterator[None]:
 
 def networks(config: dict, weights_path: str, threads: int = 1):
     """(detector, embedder) as the app builds them (runtime resolved, checksums verified), on `threads` threads."""
-    engine = Engine({**config, "RUNTIME_THREADS": int(threads)}, EnginePaths(weights_path, "", "", "", ""))
+    settings = {**config, "RUNTIME_THREADS": int(threads), "RUNTIME_THREADS_ALONE": 1}  # never more than asked
+    engine = Engine(settings, EnginePaths(weights_path, "", "", "", ""))
     return engine.detector, engine.embedder
 
 

@@ -95,6 +95,25 @@ def test_overload_sheds_with_503_and_retry_after_while_healthz_answers(busy_serv
     assert shed and float(shed.group(1)) >= statuses.count(503)
 
 
+def test_posts_beyond_the_threads_get_503_from_the_worker_not_an_endless_queue(tmp_path):
+    # 2 threads, a patient admission queue: gthread would queue the other POSTs in front of the
+    # threads without bound; the buffering worker answers them 503 at once.
+    env = {"GUNICORN_THREADS": "2", "LOOKSLIKE_CPU_SLOTS": "1", "LOOKSLIKE_QUEUE_TIMEOUT": "10000",
+           "LOOKSLIKE_GALLERY": "demo", "LOOKSLIKE_RETRY_AFTER": "3"}
+    with gunicorn(tmp_path, env, "wsgi:app", workers=1, ready="/readyz") as (port, _):
+        body, ctype = multipart(read(val_photos()[0][1]))
+        assert call(port, "POST", "/api/v1/match", body, ctype)[1] == 200
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: call(port, "POST", "/api/v1/match", body, ctype), range(6)))
+        assert call(port, "GET", "/healthz")[1] == 200
+    statuses = sorted(status for _, status, _, _ in answers)
+    assert statuses.count(200) >= 2 and statuses.count(503) >= 2 and set(statuses) == {200, 503}, statuses
+    for seconds, status, headers, data in answers:
+        if status == 503:
+            assert headers["Retry-After"] == "3" and json.loads(data)["error"] == "overloaded"
+            assert seconds < 0.5  # from the loop, at once
+
+
 def thread_ticks(pid: int) -> dict[str, int]:
     """CPU ticks used so far by each thread of a process."""
     out = {}
@@ -118,7 +137,8 @@ def test_a_served_match_keeps_one_thread_busy(tmp_path, make_app):
     app = make_app()
     write_synthetic(app.extensions["lookslike"].gallery, str(tmp_path / "galleries"), "big", 12_000, app.config,
                     index=False)
-    env = {"LOOKSLIKE_GALLERIES_DIR": str(tmp_path / "galleries"), "LOOKSLIKE_GALLERY": "big"}
+    env = {"LOOKSLIKE_GALLERIES_DIR": str(tmp_path / "galleries"), "LOOKSLIKE_GALLERY": "big",
+           "LOOKSLIKE_RUNTIME_THREADS_ALONE": "1"}  # FaceNet on one thread even when alone: one core's worth
     with gunicorn(tmp_path, env, "wsgi:app", workers=1, ready="/readyz") as (port, log):
         worker = int(re.findall(r"Booting worker with pid: (\d+)", log.read_text())[-1])
         bodies = [multipart(read(path)) for _, path in val_photos()[::3]]

@@ -92,3 +92,41 @@ def test_a_conversion_that_changes_the_embeddings_is_refused(config, tmp_path):
     photos = [path for _, path in val_photos()[:2]]
     report = check_conversion(str(tmp_path), os.path.join(WEIGHTS, "facenet_keras.weights.h5"), photos, config)
     assert any("FaceNet embeddings differ" in p for p in report.problems), report
+
+
+def test_facenet_takes_the_idle_cores_only_when_its_match_runs_alone(config):
+    import threading
+
+    from app.pipeline.embed import Embedder
+    from app.pipeline.engine import running, running_alone
+
+    asked = []
+
+    def alone() -> bool:
+        asked.append(running_alone())
+        return asked[-1]
+    crops = np.stack([Image.open(path).convert("RGB").resize((160, 160)) for _, path in val_photos()[:3]])
+    onnx = onnx_path(WEIGHTS, "facenet")
+    one = Embedder.from_config({**config, "RUNTIME_THREADS_ALONE": 1}, "", "onnx", onnx, alone=alone)
+    two = Embedder.from_config({**config, "RUNTIME_THREADS_ALONE": 2}, "", "onnx", onnx, alone=alone)
+    assert not one.wide and two.wide
+    with running():  # this match alone: the two-thread session; the same embeddings
+        assert np.abs(two.embed(crops) - one.embed(crops)).max() < 1e-5 and asked[-1] is True
+    other = threading.Event()
+    release = threading.Event()
+
+    def another_match():
+        with running():
+            other.set()
+            release.wait(10)
+    thread = threading.Thread(target=another_match)
+    thread.start()
+    other.wait(10)
+    try:
+        with running():  # two matches: each keeps its own thread
+            two.embed(crops)
+            assert asked[-1] is False
+    finally:
+        release.set()
+        thread.join()
+    assert running_alone()
