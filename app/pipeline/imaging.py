@@ -95,7 +95,7 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, max_bytes: int | N
             check_budget(img, max_bytes)
             img.load()
             draft = width / max(img.size[0], 1)  # 1, 2, 4 or 8 for a JPEG decoded at reduced scale
-            img = ImageOps.exif_transpose(img) or img
+            ImageOps.exif_transpose(img, in_place=True)  # no copy of an upright photo
             img = to_rgb(img)
     except LooksLikeError:
         raise
