@@ -6,7 +6,6 @@ import io
 import warnings
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image, ImageMode, ImageOps
 
@@ -111,14 +110,11 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, max_bytes: int | N
     original = (round(img.size[0] * draft), round(img.size[1] * draft))
     longer = max(img.size)
     scale = draft
-    rgb = np.asarray(img, dtype=np.uint8)
     if longer > max_side:
         scale = draft * longer / max_side
         new_size = (max(1, round(img.size[0] * max_side / longer)), max(1, round(img.size[1] * max_side / longer)))
-        # OpenCV's area average: the antialiased downscale Pillow's reduce + bilinear gave (mean pixel
-        # difference 0.26 of 255) in 9 ms instead of 16 for a 1080p photo.
-        rgb = cv2.resize(rgb, new_size, interpolation=cv2.INTER_AREA)
-    return Photo(rgb=rgb, scale=scale, original_size=original)
+        img = img.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return Photo(rgb=np.asarray(img, dtype=np.uint8), scale=scale, original_size=original)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
