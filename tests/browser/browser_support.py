@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 
 import pytest
 
@@ -41,6 +42,20 @@ def two_person_photo(path, left=("jerry_seinfeld", 1), right=("mindy_kaling", 0)
     canvas.paste(parts[1], (parts[0].width, 0))
     canvas.save(path, "JPEG", quality=92)
     return str(path)
+
+
+def wait_until(page, expression: str, arg=None, timeout: float = 10.0) -> None:
+    """Poll a JavaScript predicate with page.evaluate until it is true.
+
+    Playwright's wait_for_function re-evaluates its predicate with eval() inside the page, which
+    the app's CSP (no 'unsafe-eval') refuses whenever the first check is false; page.evaluate
+    goes through the driver and is not subject to it.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout:g} s: {expression}")
+        time.sleep(0.05)
 
 
 def horizontal_overflow(page) -> int:

@@ -21,6 +21,7 @@ from browser.browser_support import (
     run_axe,
     two_person_photo,
     val_photo,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -54,8 +55,8 @@ def test_upload_shows_progress_then_results(page, server):
     assert page.url.endswith("/match")
     assert page.title().startswith("You look like Mindy Kaling")
     for img in ("[data-you-img]", "[data-them-img]"):  # both faces load
-        page.wait_for_function("s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0; }",
-                               arg=img)
+        wait_until(page, "s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0; }",
+                   img)
     expect(page.locator(".result-hero .explainer")).to_contain_text("Resemblance")
     score = page.locator(".result-hero .score-value").inner_text()
     assert re.fullmatch(r"\d{1,3}%", score)
@@ -247,7 +248,7 @@ def test_webcam_preview_is_mirrored_with_retake(playwright_driver, server):
         expect(video).to_be_visible()
         assert page.eval_on_selector("[data-camera-video]", "v => getComputedStyle(v).transform") \
             .startswith("matrix(-1, 0, 0, 1")
-        page.wait_for_function("document.querySelector('[data-camera-video]').videoWidth > 0")
+        wait_until(page, "() => document.querySelector('[data-camera-video]').videoWidth > 0")
         page.click("[data-camera-snap]")
         expect(video).to_be_hidden()
         expect(page.locator("[data-preview]")).to_be_visible()
@@ -301,7 +302,7 @@ def test_pages_work_without_javascript(new_page, server):
 
 def assert_sharp(page, selector: str, scale: int) -> None:
     """Every image matched has at least `scale` device pixels per CSS pixel it is shown at."""
-    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    wait_until(page, "() => [...document.images].every(i => i.complete)")
     sizes = page.eval_on_selector_all(
         selector, "is => is.map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.alt])")
     assert sizes, selector
