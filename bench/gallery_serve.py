@@ -6,7 +6,7 @@ For each gallery, starts gunicorn (gunicorn.conf.py, one worker) on 127.0.0.1:81
 LOOKSLIKE_GALLERY set, times start -> /readyz 200, sends real photos to POST /api/v1/match one at a
 time (the demo val photos and, when ../shared is present, LFW photos), and reads the score stage
 from Server-Timing and the worker's memory after the requests: RSS, split into private (RssAnon)
-and file-backed (RssFile: mapped gallery and library pages, shared and reclaimable).
+and file-backed (RssFile + RssShmem: mapped gallery and library pages, shared and reclaimable).
 """
 
 from __future__ import annotations
@@ -16,20 +16,7 @@ import os
 import time
 
 import numpy as np
-from latency import photo_sets, post
-from load import multipart
-from server import Server
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS, RssAnon and RssFile of a process, MB."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
+from server import Server, memory_mb, multipart, photo_sets, post
 
 
 def main() -> None:
@@ -40,7 +27,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8120)
     args = ap.parse_args()
     files = [f for group in photo_sets(100).values() for f in group]
-    bodies = [multipart(open(f, "rb").read()) for f in files]
+    bodies = [multipart({"photo": open(f, "rb").read()}) for f in files]
     rows = []
     for name in [g for g in args.galleries.split(",") if g]:
         env = dict(os.environ, LOOKSLIKE_GALLERY=name, WEB_CONCURRENCY="1")
@@ -62,11 +49,11 @@ def main() -> None:
           "| of which private | file-backed |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, ready, p50, p95, before, after in rows:
-        print(f"| {name} | {ready:.1f} s | {p50:.2f} | {p95:.2f} | {before['VmRSS']:.0f} | {after['VmRSS']:.0f} "
-              f"| {after['RssAnon']:.0f} | {after['RssFile']:.0f} |")
-    base = rows[0][5]["VmRSS"]
+        print(f"| {name} | {ready:.1f} s | {p50:.2f} | {p95:.2f} | {before['rss']:.0f} | {after['rss']:.0f} "
+              f"| {after['private']:.0f} | {after['file']:.0f} |")
+    base = rows[0][5]["rss"]
     for name, *_, after in rows[1:]:
-        print(f"{name}: worker RSS {after['VmRSS'] - base:+.0f} MB against {rows[0][0]}")
+        print(f"{name}: worker RSS {after['rss'] - base:+.0f} MB against {rows[0][0]}")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from server import multipart  # noqa: E402  (bench/server.py)
 
 from hostile_inputs import animated_gif, crowd_jpeg, flat_image, framed_face, portrait  # noqa: E402
 
@@ -52,17 +53,6 @@ def rss_mb() -> float:
     """Resident memory of this process now (MB)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def multipart(fields: dict) -> tuple[bytes, str]:
-    """A multipart/form-data body (bytes values as files, lists as repeated fields) and its type."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for key, value in fields.items():
-        for i, item in enumerate(value if isinstance(value, list) else [value]):
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{key}{i}"\r\n'
-                         "Content-Type: application/octet-stream\r\n\r\n".encode() + item + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def run_case(name: str, body_file: str) -> dict:

@@ -15,17 +15,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from server import memory_mb  # noqa: E402  (bench/, beside this script)
 
 
 def rss_mb() -> np.ndarray:
-    """Resident memory of this process now (MB): [private (RssAnon), file-backed (RssFile + RssShmem)]."""
-    fields = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value
-    kb = [int(fields[k].split()[0]) for k in ("RssAnon", "RssFile", "RssShmem")]
-    return np.array([kb[0], kb[1] + kb[2]]) / 1024
+    """Resident memory of this process now (MB): [private, file-backed] (bench/server.py memory_mb)."""
+    mem = memory_mb()
+    return np.array([mem["private"], mem["file"]])
 
 
 def main() -> None:

@@ -12,44 +12,12 @@ and the 1080p phone photo of ../shared/data/edge-cases (when present).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import time
-import urllib.request
 
 import numpy as np
-from load import multipart
-from server import ROOT, Server, cpu_seconds
+from server import VAL, Server, cpu_seconds, multipart, photo_sets, post
 
-VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
-SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 RUNTIMES = {"onnx": 8110, "tf": 8111}
-
-
-def post(url: str, body: bytes, ctype: str) -> tuple[float, dict[str, float]]:
-    """POST one photo; (ms, stage ms from Server-Timing)."""
-    req = urllib.request.Request(url + "/api/v1/match", data=body, method="POST", headers={"Content-Type": ctype})
-    start = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        resp.read()
-        header = resp.headers.get("Server-Timing", "")
-    stages = {}
-    for part in filter(None, (p.strip() for p in header.split(","))):
-        name, _, dur = part.partition(";dur=")
-        stages[name] = float(dur)
-    return (time.perf_counter() - start) * 1000, stages
-
-
-def photo_sets(count: int) -> dict[str, list[str]]:
-    """Named lists of photo files that exist here."""
-    sets = {"demo val": sorted(glob.glob(os.path.join(VAL, "*", "*")))}
-    lfw = sorted(glob.glob(os.path.join(SHARED, "lfw", "images", "*", "*.jpg")))
-    if lfw:
-        sets["LFW 250x250"] = lfw[:: max(1, len(lfw) // count)][:count]
-    phone = os.path.join(SHARED, "edge-cases", "obama-1080p.jpg")
-    if os.path.isfile(phone):
-        sets["1080p photo"] = [phone]
-    return {k: v for k, v in sets.items() if v}
 
 
 def main() -> None:
@@ -71,7 +39,7 @@ def main() -> None:
         load0 = os.getloadavg()[0]
         results: dict[tuple[str, str], list[tuple[float, dict]]] = {}
         for name, files in sets.items():
-            bodies = [multipart(open(f, "rb").read()) for f in files]
+            bodies = [multipart({"photo": open(f, "rb").read()}) for f in files]
             rounds = args.rounds * (10 if len(files) == 1 else 1)
             for server in servers.values():  # warm-up
                 post(server.url, *bodies[0])

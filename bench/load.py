@@ -24,20 +24,11 @@ import os
 import threading
 import time
 import urllib.parse
-import uuid
 
-from server import ROOT, Server, cpu_seconds, rss_mb
+from server import ROOT, Server, cpu_seconds, multipart, rss_mb
 
 PORTS = range(8110, 8120)
 VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
-
-
-def multipart(data: bytes) -> tuple[bytes, str]:
-    """A multipart body with the photo as field `photo`, and its content type."""
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 class Client:
@@ -190,7 +181,7 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no photos in {args.photos}: run `make demo`")
     files = files[:: max(1, len(files) // args.max_photos)][: args.max_photos]
-    bodies = [multipart(open(f, "rb").read()) for f in files]
+    bodies = [multipart({"photo": open(f, "rb").read()}) for f in files]
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
     server = None if args.url else Server(args.port, dict(os.environ), cpus).start()
     url = args.url or server.url

@@ -1,15 +1,20 @@
-"""A gunicorn serving the app for the benchmarks: started on a loopback port, ready-checked, measured, stopped."""
+"""A gunicorn serving the app for the benchmarks (started on a loopback port, ready-checked, measured,
+stopped), and what the benchmarks send it and read of it: photos, multipart bodies, memory, CPU."""
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 
 
 class Server:
@@ -62,16 +67,25 @@ class Server:
         return out
 
 
-def rss_of(pid: int) -> float:
-    """Resident memory of a process (MB), 0 when it is gone."""
+def memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """A process's resident memory (MB): "rss" (VmRSS), "private" (RssAnon) and "file" (RssFile + RssShmem:
+    mapped files and shared memory, reclaimable page cache); empty when the process is gone."""
+    fields = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    fields[key] = int(value.split()[0]) / 1024
     except OSError:
-        pass
-    return 0.0
+        return {}
+    return {"rss": fields.get("VmRSS", 0.0), "private": fields.get("RssAnon", 0.0),
+            "file": fields.get("RssFile", 0.0) + fields.get("RssShmem", 0.0)}
+
+
+def rss_of(pid: int) -> float:
+    """Resident memory of a process (MB), 0 when it is gone."""
+    return memory_mb(pid).get("rss", 0.0)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -92,3 +106,40 @@ def rss_mb(server: Server) -> tuple[float, float]:
     pids = server.pids()
     sizes = [rss_of(p) for p in pids]
     return sum(sizes), max(sizes[1:], default=0.0)
+
+
+def multipart(fields: dict) -> tuple[bytes, str]:
+    """A multipart/form-data body (bytes values as files, lists as repeated fields) and its type."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key, value in fields.items():
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{key}{i}"\r\n'
+                         "Content-Type: application/octet-stream\r\n\r\n".encode() + item + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def post(url: str, body: bytes, ctype: str) -> tuple[float, dict[str, float]]:
+    """POST one photo; (ms, stage ms from Server-Timing)."""
+    req = urllib.request.Request(url + "/api/v1/match", data=body, method="POST", headers={"Content-Type": ctype})
+    start = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        resp.read()
+        header = resp.headers.get("Server-Timing", "")
+    stages = {}
+    for part in filter(None, (p.strip() for p in header.split(","))):
+        name, _, dur = part.partition(";dur=")
+        stages[name] = float(dur)
+    return (time.perf_counter() - start) * 1000, stages
+
+
+def photo_sets(count: int) -> dict[str, list[str]]:
+    """Named lists of photo files that exist here."""
+    sets = {"demo val": sorted(glob.glob(os.path.join(VAL, "*", "*")))}
+    lfw = sorted(glob.glob(os.path.join(SHARED, "lfw", "images", "*", "*.jpg")))
+    if lfw:
+        sets["LFW 250x250"] = lfw[:: max(1, len(lfw) // count)][:count]
+    phone = os.path.join(SHARED, "edge-cases", "obama-1080p.jpg")
+    if os.path.isfile(phone):
+        sets["1080p photo"] = [phone]
+    return {k: v for k, v in sets.items() if v}

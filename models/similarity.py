@@ -113,7 +113,7 @@ def _single_threaded_blas() -> Iterator[None]:
         _SET_LOCAL_BLAS_THREADS(previous)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     """Overflow-free float32 sigmoid."""
     return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float32)))).astype(np.float32)
 
@@ -257,12 +257,12 @@ class SimilarityScorer:
     def _score_all(self, q: np.ndarray) -> np.ndarray:
         """score_all body."""
         if self.combiner == "concat":
-            return _sigmoid(self._concat_logits(q))
+            return sigmoid(self._concat_logits(q))
         logits = np.zeros(self.size, dtype=np.float32)
         for s in range(0, self.size, self.chunk):
             e = min(s + self.chunk, self.size)
             logits[s:e] = self._network_logits(q, np.arange(s, e))
-        return _sigmoid(logits)
+        return sigmoid(logits)
 
     def top_k(self, query_vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (gallery indices, similarity scores) of the k best rows, best first."""
@@ -285,7 +285,7 @@ class SimilarityScorer:
             logits = self._network_logits(q, rows)
         top = np.argpartition(-logits, k - 1)[:k] if k < len(logits) else np.arange(len(logits))
         top = top[np.argsort(-logits[top], kind="stable")]
-        return rows[top], _sigmoid(logits[top])
+        return rows[top], sigmoid(logits[top])
 
 
 def pair_logits(model: keras.Model, a: np.ndarray, b: np.ndarray, block: int = 65_536) -> np.ndarray:

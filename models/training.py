@@ -308,13 +308,13 @@ def train(
                 rows = sampler.batch()
                 similarity_step(X[rows], y_all[rows])
 
-    _, val_auc, scores = validate()
+    final_loss, val_auc, scores = validate()
     z_val = encode(encoder, X_val)
     threshold, _ = best_f1_threshold(scores, vsame)
     acc, f1 = accuracy_f1_at(scores, vsame, threshold)
     unit_val = X_val / np.maximum(np.linalg.norm(X_val, axis=1, keepdims=True), 1e-12)
     metrics = {
-        "val_loss": float(best[0]) if monitor is None else float(validate()[0]),
+        "val_loss": float(best[0]) if monitor is None else final_loss,
         "val_auc": float(val_auc),
         "val_accuracy": acc,
         "val_f1": f1,

@@ -96,10 +96,14 @@ def edge_case(name: str) -> str:
 
 
 def require_setup() -> None:
-    """Stop the run with the command to run when the weights, demo photos or demo gallery are missing."""
-    for need, fix in (("instance/weights/facenet_keras.weights.h5", "make weights"),
+    """Stop the run with the command to run when the weights (TensorFlow and the converted ONNX networks),
+    demo photos or demo gallery are missing."""
+    from app.pipeline.runtime import NETWORK_NAMES
+
+    onnx = [(f"instance/weights/{name}.onnx", "make weights") for name in NETWORK_NAMES]
+    for need, fix in [("instance/weights/facenet_keras.weights.h5", "make weights"), *onnx,
                       ("instance/galleries/demo/manifest.json", "make gallery"),
-                      ("instance/datasets/5-celebrity-faces/val", "make demo")):
+                      ("instance/datasets/5-celebrity-faces/val", "make demo")]:
         if not os.path.exists(os.path.join(ROOT, need)):
             pytest.exit(f"{need} is missing: run `{fix}` (or just `make test`)", returncode=2)
 

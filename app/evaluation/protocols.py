@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.evaluation.identification import _probes, held_out_split
+from app.evaluation.identification import _probes, _splits
 from models.training import TrainConfig, split_identities
 
 PROTOCOLS = ("closed", "lookalike", "open")
@@ -93,7 +93,8 @@ def closed_split(names: np.ndarray, seed: int, min_photos: int = MIN_PHOTOS,
 def _visitors(groups: dict, rng: np.random.Generator, count: int, max_photos: int,
               exclude=()) -> tuple[list, np.ndarray]:
     """(visitor identities, their photo rows, at most max_photos each) among identities with 2+ photos."""
-    multi = sorted(k for k, g in groups.items() if len(g) >= 2 and k not in set(exclude))
+    excluded = set(exclude)
+    multi = sorted(k for k, g in groups.items() if len(g) >= 2 and k not in excluded)
     count = min(count, max(2, len(multi) // 3))  # a small gallery keeps most of its people
     chosen = [multi[i] for i in np.sort(rng.choice(len(multi), size=min(count, len(multi)), replace=False))]
     return chosen, np.sort(np.concatenate([groups[k][:max_photos] for k in chosen]))
@@ -112,13 +113,9 @@ def lookalike_split(names: np.ndarray, seed: int, visitors: int = VISITORS,
 
 
 def open_split(names: np.ndarray, seed: int, test_fraction: float = TEST_FRACTION,
-               max_probes: int = MAX_OPEN_PROBES, test_identities=None, val_identities=None) -> Split:
-    """Today's held-out identities (a trained model's own split when given); the monitor: validation ones."""
-    if test_identities is None:
-        trainval, test = held_out_split(names, test_fraction, seed)
-        _, val = split_identities(names[np.isin(names, trainval)], TrainConfig().val_fraction, seed)
-    else:
-        test, val = np.asarray(test_identities), np.asarray(val_identities)
+               max_probes: int = MAX_OPEN_PROBES) -> Split:
+    """Today's held-out identities (as `flask evaluate` re-derives them by seed); the monitor: validation ones."""
+    test, val = _splits(names, None, seed, test_fraction)
     probes = _probes(names, test, max_probes, seed)
     fit = np.flatnonzero(~np.isin(names, test))
     return Split("open", "identify", fit, val, np.arange(len(names)), probes, fit,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.pipeline.embed import l2_normalize
 from app.pipeline.scoring import Aggregation, identity_sums
 
 PROBE_BLOCK = 256  # probes per matrix product (keeps [block, rows] float32 blocks small)
@@ -53,27 +54,16 @@ def aggregate_rows(S: np.ndarray, labels: np.ndarray, n_ids: int, method: str, m
     return out
 
 
-def centroids(G: np.ndarray, labels: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sum of rows per identity [n_ids, d], rows per identity [n_ids])."""
-    return identity_sums(G, labels, n_ids)
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.where(norms > 0, x / np.maximum(norms, 1e-12), 0.0)
-
-
 def centroid_scores(Q: np.ndarray, G: np.ndarray, labels: np.ndarray, n_ids: int,
                     exclude: np.ndarray | None = None) -> np.ndarray:
     """[P, n_ids] cosine of each probe to each identity's normalized mean row (excluded rows left out)."""
-    sums, counts = centroids(G, labels, n_ids)
-    out = (Q @ unit_rows(sums).T.astype(np.float32)).astype(np.float32)
+    sums, counts = identity_sums(G, labels, n_ids)
+    out = (Q @ l2_normalize(sums).T).astype(np.float32)
     out[:, counts == 0] = -np.inf
     if exclude is not None:
         hit = np.flatnonzero(exclude >= 0)
         own = labels[exclude[hit]]
-        rest = unit_rows(sums[own] - G[exclude[hit]])
+        rest = l2_normalize(sums[own] - G[exclude[hit]])
         alone = counts[own] <= 1
         out[hit, own] = np.where(alone, -np.inf, np.sum(Q[hit] * rest, axis=1))
     return out

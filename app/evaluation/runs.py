@@ -16,34 +16,31 @@ from collections.abc import Callable
 import numpy as np
 
 from app.evaluation.protocols import Split
-from app.evaluation.ranking import aggregate_rows, centroids, identity_scores, top_identities, topk_hits, unit_rows
+from app.evaluation.ranking import PROBE_BLOCK, _hide, aggregate_rows, identity_scores, top_identities, topk_hits
 from app.evaluation.stability import plot_stability, stability
-from app.pipeline.scoring import Aggregation
+from app.pipeline.embed import l2_normalize
+from app.pipeline.scoring import Aggregation, identity_sums
 
 SHORTLIST = 200  # rows (or identities, for centroid) the similarity network reranks, as LEARNED_SHORTLIST
 AGGREGATIONS = ("max", "mean_n", "centroid")
 ROC_PAIRS = 4000
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Float32 sigmoid."""
-    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
-
-
 def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: int, similarity,
                    aggregation: Aggregation, exclude: np.ndarray | None, shortlist: int = SHORTLIST) -> np.ndarray:
     """[P, n_ids] similarity-network scores of the encoder's shortlist, aggregated (-inf outside it)."""
-    from models.similarity import pair_logits
+    from models.similarity import pair_logits, sigmoid
 
+    if len(Qz) > PROBE_BLOCK:  # [P, M] scores and [P x shortlist, d] pairs: a block of probes at a time
+        return np.concatenate([network_scores(Qz[s:s + PROBE_BLOCK], Gz, labels, n_ids, similarity, aggregation,
+                                              None if exclude is None else exclude[s:s + PROBE_BLOCK], shortlist)
+                               for s in range(0, len(Qz), PROBE_BLOCK)])
     if aggregation.method == "centroid":
-        sums, _ = centroids(Gz, labels, n_ids)
+        sums, _ = identity_sums(Gz, labels, n_ids)
         S = identity_scores(Qz, Gz, labels, n_ids, aggregation, exclude)
-        keys = unit_rows(sums).astype(np.float32)
+        keys = l2_normalize(sums)
     else:
-        S, keys = np.asarray(Qz @ Gz.T, np.float32), Gz
-        if exclude is not None:
-            hit = np.flatnonzero(exclude >= 0)
-            S[hit, exclude[hit]] = -np.inf
+        S, keys = _hide(np.asarray(Qz @ Gz.T, np.float32), exclude), Gz
     m = min(shortlist, S.shape[1])
     cand = np.argpartition(-S, m - 1, axis=1)[:, :m]
     ok = np.isfinite(np.take_along_axis(S, cand, axis=1))
@@ -52,8 +49,8 @@ def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: in
         hit = np.flatnonzero(exclude >= 0)
         own = labels[exclude[hit]]
         p, k = np.nonzero(cand[hit] == own[:, None])
-        paired[hit[p], k] = unit_rows(sums[own[p]] - Gz[exclude[hit[p]]]).astype(np.float32)
-    probs = _sigmoid(pair_logits(similarity, np.repeat(Qz, m, axis=0), paired.reshape(-1, Gz.shape[1]))
+        paired[hit[p], k] = l2_normalize(sums[own[p]] - Gz[exclude[hit[p]]])
+    probs = sigmoid(pair_logits(similarity, np.repeat(Qz, m, axis=0), paired.reshape(-1, Gz.shape[1]))
                      .reshape(len(S), m))
     net = np.full_like(S, -np.inf)
     np.put_along_axis(net, cand, np.where(ok, probs, -np.inf), axis=1)
@@ -84,9 +81,9 @@ def make_monitor(split: Split, X: np.ndarray, y: np.ndarray, n_ids: int,
     key = "top1" if split.kind == "identify" else "top1_agreement"
 
     def monitor(encoder, similarity) -> float:
-        """The monitor metric of the current encoder."""
-        Z = encode(encoder, X)
-        scores = identity_scores(Z[probes], Z[gallery], y[gallery], n_ids, aggregation, exclude)
+        """The monitor metric of the current encoder (only the monitor's rows encoded: the encoder is row-wise)."""
+        scores = identity_scores(encode(encoder, X[probes]), encode(encoder, X[gallery]), y[gallery], n_ids,
+                                 aggregation, exclude)
         return float(protocol_metrics(split, scores, y[probes])[key])
     return monitor
 
@@ -97,8 +94,9 @@ def score_all(split: Split, spaces: dict, y: np.ndarray, n_ids: int, aggregation
     exclude = _exclude(split, probes, gallery)
     results = {}
     for name, Z in spaces.items():
-        for method in aggregations:
-            agg = Aggregation(method)
+        for method in aggregations:  # names, or Aggregation objects (mean_n as served)
+            agg = method if isinstance(method, Aggregation) else Aggregation(method)
+            method = agg.method
             if name == "learned":
                 scores = network_scores(Z[probes], Z[gallery], y[gallery], n_ids, similarity, agg, exclude)
             else:
@@ -124,8 +122,8 @@ def _roc(split: Split, spaces: dict, names: np.ndarray, similarity, seed: int) -
 
 
 def run_protocol(X: np.ndarray, names: np.ndarray, split: Split, config, out_dir: str, aggregations=AGGREGATIONS,
-                 monitor_aggregation: str = "max", model=None, progress: bool = False) -> dict:
-    """Train on the split (or use model = (encoder, similarity, meta)), score every way, write report + plots."""
+                 monitor_aggregation: str = "max") -> dict:
+    """Train on the split, score every way, write report + plots."""
     from models.encoder import encode
     from models.plots import plot_loss_curve, plot_roc
     from models.training import train
@@ -133,31 +131,26 @@ def run_protocol(X: np.ndarray, names: np.ndarray, split: Split, config, out_dir
     X = np.ascontiguousarray(X, dtype=np.float32)
     uniq, y = np.unique(names, return_inverse=True)
     n_ids, started = len(uniq), time.perf_counter()
-    training = {}
-    if model is None:
-        monitor = make_monitor(split, X, y, n_ids, Aggregation(monitor_aggregation))
-        result = train(X[split.fit_rows], names[split.fit_rows], config, progress=progress, monitor=monitor,
-                       val_identities=split.val_identities)
-        encoder, similarity = result.encoder, result.similarity
-        training = {"best_epoch": result.best_epoch, "epochs_run": len(result.history["val_loss"]),
-                    "monitor": f"{'top-1' if split.kind == 'identify' else 'top-1 agreement'} "
-                               f"(encoder cosine, {monitor_aggregation}) on validation",
-                    "monitor_initial": result.history["initial_val_metric"][0],
-                    "monitor_best": result.metrics["val_metric"], "history": result.history,
-                    "config": {k: v for k, v in vars(config).items()}}
-        os.makedirs(out_dir, exist_ok=True)
-        plot_loss_curve(result.history, os.path.join(out_dir, "loss_curve.png"))
-    else:
-        encoder, similarity, meta = model
-        training = {"model": meta.get("gallery"), "best_epoch": meta.get("best_epoch")}
-    spaces = {"cosine": X, "encoder": encode(encoder, X), "learned": None}
-    spaces["learned"] = spaces["encoder"]
+    monitor = make_monitor(split, X, y, n_ids, Aggregation(monitor_aggregation))
+    result = train(X[split.fit_rows], names[split.fit_rows], config, progress=False, monitor=monitor,
+                   val_identities=split.val_identities)
+    encoder, similarity = result.encoder, result.similarity
+    training = {"best_epoch": result.best_epoch, "epochs_run": len(result.history["val_loss"]),
+                "monitor": f"{'top-1' if split.kind == 'identify' else 'top-1 agreement'} "
+                           f"(encoder cosine, {monitor_aggregation}) on validation",
+                "monitor_initial": result.history["initial_val_metric"][0],
+                "monitor_best": result.metrics["val_metric"], "history": result.history,
+                "config": dict(vars(config))}
+    os.makedirs(out_dir, exist_ok=True)
+    plot_loss_curve(result.history, os.path.join(out_dir, "loss_curve.png"))
+    encoded = encode(encoder, X)
+    spaces = {"cosine": X, "encoder": encoded, "learned": encoded}  # learned: the encoder's space, network-scored
     report = {**split.describe(names), "training": training,
               "scorers": score_all(split, spaces, y, n_ids, aggregations, similarity)}
     os.makedirs(out_dir, exist_ok=True)
     plot_roc(_roc(split, spaces, names, similarity, config.seed), os.path.join(out_dir, "roc.png"))
     if split.kind == "stability":
-        plot_stability({k: v for k, v in report["scorers"].items()}, os.path.join(out_dir, "stability.png"))
+        plot_stability(report["scorers"], os.path.join(out_dir, "stability.png"))
     report["seconds"] = round(time.perf_counter() - started, 1)
     with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, default=float)

@@ -60,7 +60,7 @@ OPEN_TOLERANCE = 0.003  # the served model may lose at most 0.3 points of open-s
 CLOSED_MARGIN = 0.01  # and must win at least 1 point of closed-set top-1 (the issue's target)
 
 
-def served_validation(X: np.ndarray, names: np.ndarray, seed: int, aggregation: str):
+def served_validation(X: np.ndarray, names: np.ndarray, seed: int, aggregation: Aggregation):
     """(fit rows, validation identities, monitor, verdict function) of a model trained to be served.
 
     The monitor (early stopping) is the mean of top-1 on held-out photos of known people and top-1
@@ -71,7 +71,8 @@ def served_validation(X: np.ndarray, names: np.ndarray, seed: int, aggregation: 
 
     uniq, y = np.unique(names, return_inverse=True)
     halves = served_splits(names, seed)
-    monitors = [make_monitor(split, X, y, len(uniq), Aggregation(aggregation)) for split in halves["monitor"]]
+    monitors = [make_monitor(split, X, y, len(uniq), aggregation) for split in halves["monitor"]]
+    key = aggregation.method
 
     def monitor(encoder, similarity) -> float:
         """Mean of the two validation metrics (those measurable on this gallery)."""
@@ -82,10 +83,10 @@ def served_validation(X: np.ndarray, names: np.ndarray, seed: int, aggregation: 
         """Cosine and encoder on the verdict half: top-1, stability, open-set top-1; and whether to serve."""
         spaces = {"cosine": X, "encoder": encode(encoder, X)}
         closed, stable, opened = (score_all(split, spaces, y, len(uniq), (aggregation,)) for split in halves["verdict"])
-        out = {name: {"top1": closed[f"{name} / {aggregation}"]["top1"],
-                      "top1_agreement": stable[f"{name} / {aggregation}"]["top1_agreement"],
-                      "top5_overlap": stable[f"{name} / {aggregation}"]["top5_overlap"],
-                      "open_top1": opened[f"{name} / {aggregation}"]["top1"]} for name in spaces}
+        out = {name: {"top1": closed[f"{name} / {key}"]["top1"],
+                      "top1_agreement": stable[f"{name} / {key}"]["top1_agreement"],
+                      "top5_overlap": stable[f"{name} / {key}"]["top5_overlap"],
+                      "open_top1": opened[f"{name} / {key}"]["top1"]} for name in spaces}
         cos, enc = out["cosine"], out["encoder"]
         out["serve"] = bool(enc["top1"] >= cos["top1"] + CLOSED_MARGIN and enc["top1_agreement"] > cos["top1_agreement"]
                             and enc["open_top1"] >= cos["open_top1"] - OPEN_TOLERANCE)
@@ -94,14 +95,14 @@ def served_validation(X: np.ndarray, names: np.ndarray, seed: int, aggregation: 
 
 
 def train_on_gallery(gallery: Gallery, out_dir: str, test_fraction: float, options: dict,
-                     announce=print, aggregation: str = "max") -> TrainingRun:
+                     announce=print, aggregation: Aggregation = Aggregation()) -> TrainingRun:
     """Hold out test identities (test_fraction > 0), train on the rest, save the model with its split,
     calibration and validation verdict (cosine vs encoder on top-1 and stability)."""
     X, names = np.asarray(gallery.embeddings, np.float32), gallery.row_names
     config = train_config(options)
     test_ids = np.array([], dtype=names.dtype)
     if test_fraction > 0:
-        trainval_ids, test_ids = held_out_split(names, test_fraction, config.seed)
+        _, test_ids = held_out_split(names, test_fraction, config.seed)
     rows = np.flatnonzero(~np.isin(names, test_ids))
     fit, val_ids, monitor, verdict = served_validation(X[rows], names[rows], config.seed, aggregation)
     announce(f"training on {len(fit)} faces of {len(np.unique(names[rows[fit]]))} identities "
@@ -113,7 +114,7 @@ def train_on_gallery(gallery: Gallery, out_dir: str, test_fraction: float, optio
     meta = json.loads(meta_file.read_text())
     checked = verdict(result.encoder)
     meta.update({"gallery": gallery.name, "gallery_rows": len(gallery), "test_fraction": test_fraction,
-                 "test_identities": [str(i) for i in test_ids], "aggregate": aggregation, "validation": checked,
+                 "test_identities": [str(i) for i in test_ids], "aggregate": aggregation.method, "validation": checked,
                  "calibration": validation_calibration(result, X, names, config).to_dict()})
     meta_file.write_text(json.dumps(meta, indent=2))
     return TrainingRun(out=out, train_faces=len(fit), trainval_identities=len(np.unique(names[rows])),

@@ -83,7 +83,7 @@ def admit() -> None:
     if request.method != "POST":
         return
     config = current_app.config
-    arrived = g.get("admission_t0") or time.monotonic()
+    arrived = time.monotonic()  # the body is already read (BodyReader); the deadline counts from here
     budget = config["REQUEST_DEADLINE"] / 1000
     wait = min(config["QUEUE_TIMEOUT"] / 1000, budget - (time.monotonic() - arrived))
     slots: Slots = current_app.extensions["lookslike.slots"]
@@ -93,11 +93,6 @@ def admit() -> None:
     if client_gone(request.environ):
         raise ClientGone("The client closed the connection before its request was started.")
     deadline.set_deadline(arrived + budget)
-
-
-def arrive() -> None:
-    """before_request (first): note when the app saw the request, for its deadline."""
-    g.admission_t0 = time.monotonic()
 
 
 def leave(exc: BaseException | None = None) -> None:
@@ -111,6 +106,5 @@ def leave(exc: BaseException | None = None) -> None:
 def init_app(app: Flask) -> None:
     """One Slots per app (CPU_SLOTS); admission after the key, rate-limit and body checks."""
     app.extensions["lookslike.slots"] = Slots(app.config["CPU_SLOTS"])
-    app.before_request_funcs.setdefault(None, []).insert(0, arrive)
     app.before_request(admit)
     app.teardown_request(leave)

@@ -18,7 +18,6 @@ threads, where the app's admission control (QUEUE_TIMEOUT) cannot see it, and /h
 from __future__ import annotations
 
 import errno
-import json
 import os
 import selectors
 import time
@@ -29,7 +28,8 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 
 from app.config import DEFAULTS
-from app.http.serving import JsonErrorWorker
+from app.http.metrics import count_rejected
+from app.http.serving import JsonErrorWorker, json_error_bytes
 
 HEAD_LIMIT = 4094 + 50 * 8190 + 64  # gunicorn.conf.py's request line and header limits, with slack
 WAIT, COMPLETE, HAND_OVER, CONTINUE = "wait", "complete", "hand over", "continue"
@@ -195,12 +195,10 @@ class BufferingWorker(JsonErrorWorker):
                             f"{self.body_timeout:g} seconds. Please try again on a faster connection.")
 
     def answer(self, conn: TConn, status: int, reason: str, code: str, message: str, extra: str = "") -> None:
-        """Answer a connection from the loop with the app's JSON error shape, and close it."""
-        body = json.dumps({"error": code, "message": message})
-        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                f"{extra}Content-Length: {len(body)}\r\n\r\n")
+        """Answer a connection from the loop with the app's JSON error shape (counted in /metrics), and close it."""
+        count_rejected(status, code)
         try:
-            conn.sock.send((head + body).encode("latin-1"))
+            conn.sock.send(json_error_bytes(status, reason, code, message, extra))
         except OSError:
             pass
         self.forget(conn, close=True)

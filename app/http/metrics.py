@@ -72,6 +72,13 @@ def count_shed(code: str) -> None:
         SHED.labels(code).inc()
 
 
+def count_rejected(status: int, code: str) -> None:
+    """Count an answer gunicorn's worker gave itself, before the app (408 slow request, 503 no thread free)."""
+    if status in REJECTED_STATUSES:
+        REJECTED.labels(str(status)).inc()
+    count_shed(code)
+
+
 def start_timer() -> None:
     """before_request: note when the request started."""
     g.metrics_t0 = time.perf_counter()

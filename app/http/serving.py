@@ -97,6 +97,14 @@ def request_path(req, exc: BaseException) -> str:
     return ""
 
 
+def json_error_bytes(status: int, reason: str, code: str, message: str, extra_headers: str = "") -> bytes:
+    """A whole HTTP/1.1 error response in the app's JSON shape, for answers gunicorn's worker sends itself."""
+    body = json.dumps({"error": code, "message": message})
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"{extra_headers}Content-Length: {len(body)}\r\n\r\n")
+    return (head + body).encode("latin-1")
+
+
 class JsonErrorWorker(ThreadWorker):
     """gthread worker whose own error answers (before the app runs) are JSON under /api/."""
 
@@ -109,11 +117,8 @@ class JsonErrorWorker(ThreadWorker):
         found = re.match(rb"HTTP/1\.1 (\d{3}) ([^\r\n]*)", capture.data)
         status, reason = (int(found.group(1)), found.group(2).decode("latin-1")) if found else (400, "Bad Request")
         message = f"{reason}: {exc}" if status < 500 else "Something went wrong on our side. Please try again."
-        body = json.dumps({"error": HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error"),
-                           "message": message[:300]}).encode()
-        head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        code = HTTP_CODES.get(status, "bad_request" if status < 500 else "internal_error")
         try:
-            write_nonblock(client, head + body)
+            write_nonblock(client, json_error_bytes(status, reason, code, message[:300]))
         except Exception:
             self.log.debug("Failed to send error message.")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from app.pipeline.detect import Detector
 from app.pipeline.embed import Embedder
 from app.pipeline.errors import LooksLikeError
 from app.pipeline.faces import FaceResult, analyze_photos
+from app.pipeline.imaging import encode_jpeg
+from models.facenet import EMBEDDING_DIM
 
 
 @dataclass
@@ -59,7 +59,7 @@ def photo_records(paths: list[str], detector, embedder, config: dict) -> dict[st
     items = analyze_files(paths, detector, embedder, config)
     n = len(items)
     rec = {"error": np.array([item.error or "" for item in items], dtype="U32"),
-           "embedding": np.zeros((n, 128), np.float32), "box": np.zeros((n, 4), np.int32),
+           "embedding": np.zeros((n, EMBEDDING_DIM), np.float32), "box": np.zeros((n, 4), np.int32),
            "confidence": np.zeros(n, np.float32), "photo_side": np.zeros(n, np.int32),
            "thumb": np.full(n, b"", dtype=object)}
     for i, item in enumerate(items):
@@ -69,9 +69,7 @@ def photo_records(paths: list[str], detector, embedder, config: dict) -> dict[st
             rec["box"][i] = result.face.original_box()
             rec["confidence"][i] = result.face.confidence
             rec["photo_side"][i] = min(result.photo.original_size)
-            buf = io.BytesIO()
-            Image.fromarray(result.thumbnail(config["THUMB_SIZE"])).save(buf, "JPEG", quality=88)
-            rec["thumb"][i] = buf.getvalue()
+            rec["thumb"][i] = encode_jpeg(result.thumbnail(config["THUMB_SIZE"]), quality=88)
     return rec
 
 

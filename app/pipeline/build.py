@@ -137,11 +137,12 @@ def _chunks(work: str, items, runner: ChunkRunner, config: dict, desc: str, prog
     size = int(config["EMBED_BATCH_SIZE"])
     chunks = [[path for _, path in items[start:start + size]] for start in range(0, len(items), size)]
     pending = [(c, paths) for c, paths in enumerate(chunks) if not os.path.isfile(_chunk_file(work, c))]
+    to_run = {c for c, _ in pending}
     computed = runner(pending)
     faces = 0
     with tqdm(total=len(items), desc=desc, unit="photo", disable=not progress) as bar:
         for c, paths in enumerate(chunks):
-            if os.path.isfile(_chunk_file(work, c)):
+            if c not in to_run:
                 report.resumed_photos += len(paths)
             else:
                 done, rec = next(computed)

@@ -125,17 +125,28 @@ class Engine:
         self._check_calibration = None
         self._resemblance: np.ndarray | None = None
         self._auto_model: str | None = None  # MATCH_MODEL=auto, resolved once
+        self._runtime: str | None = None
+        self._detector: Detector | None = None
+        self._embedder: Embedder | None = None
         self._loaded = False
         self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
 
     @property
     def runtime(self) -> str:
-        """The runtime of the networks: "onnx" or "tf" (RUNTIME resolved; see app/pipeline/runtime.py)."""
-        return resolve_runtime(self.config["RUNTIME"], os.path.dirname(self.paths.weights))
+        """The runtime of the networks: "onnx" or "tf" (RUNTIME resolved once; see app/pipeline/runtime.py)."""
+        if self._runtime is None:
+            self._runtime = resolve_runtime(self.config["RUNTIME"], os.path.dirname(self.paths.weights))
+        return self._runtime
 
     @property
     def detector(self) -> Detector:
-        """The MTCNN detector (built on first use)."""
+        """The MTCNN detector (built on first use; every request after that reads no file)."""
+        if self._detector is None:
+            self._detector = self._build_detector()
+        return self._detector
+
+    def _build_detector(self) -> Detector:
+        """The process's detector for these settings (shared_network)."""
         keys = ("MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "CROP_MARGIN", "MIN_FACE_PX", "CROP_ALIGN",
                 "FACE_CHOICE", "MAX_FACES", "DETECT_MIN_FACE_FRACTION", "RUNTIME_THREADS")
         runtime, folder = self.runtime, os.path.dirname(self.paths.weights)
@@ -150,6 +161,12 @@ class Engine:
     def embedder(self) -> Embedder:
         """The FaceNet embedder (built on first use; StartupError when weights are missing)."""
         self.raise_failure()
+        if self._embedder is None:
+            self._embedder = self._build_embedder()
+        return self._embedder
+
+    def _build_embedder(self) -> Embedder:
+        """The process's embedder for these settings (shared_network), its weights checked."""
         runtime = self.runtime
         path = self.paths.weights if runtime == "tf" else onnx_path(os.path.dirname(self.paths.weights), "facenet")
         require_weights(path)

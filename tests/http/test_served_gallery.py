@@ -13,17 +13,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 
 import numpy as np
 import pytest
+from gunicorn_support import gunicorn
 
 from app.pipeline import store
 from app.pipeline.gallery import Gallery, thumb_path
-from conftest import ROOT, free_port, read, stop_server, trickle, val_photos
+from conftest import ROOT, read, trickle, val_photos
 
 pytestmark = pytest.mark.slow  # loads the networks in gunicorn twice (start and HUP): minutes
 PORTS = range(8120, 8130)
@@ -84,19 +84,10 @@ def served(tmp_path_factory):
     galleries = str(tmp / "galleries")
     demo = Gallery.load(DEMO_GALLERY)
     publish_rows(galleries, "g", demo, np.arange(len(demo)))
-    port, log = free_port(PORTS), tmp / "gunicorn.log"
-    env = {**os.environ, "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
-           "LOOKSLIKE_GALLERIES_DIR": galleries, "LOOKSLIKE_GALLERY": "g", "LOOKSLIKE_BODY_TIMEOUT": "30",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-           "--no-control-socket", "wsgi:app"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_ready(port, proc, log)
+    env = {"GUNICORN_THREADS": "4", "LOOKSLIKE_GALLERIES_DIR": galleries, "LOOKSLIKE_GALLERY": "g",
+           "LOOKSLIKE_BODY_TIMEOUT": "30"}
+    with gunicorn(tmp, env, "wsgi:app", workers=1, ready="/readyz", ports=PORTS) as (port, log, proc):
         yield {"port": port, "proc": proc, "log": log, "galleries": galleries, "demo": demo}
-    finally:
-        stop_server(proc)
 
 
 def test_64_slow_clients_do_not_keep_a_normal_client_waiting(served):

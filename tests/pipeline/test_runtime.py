@@ -13,8 +13,8 @@ from app.config import DEFAULTS
 from app.pipeline.convert import MAX_BOX_PX, MAX_EMBED_DIFF, check_conversion
 from app.pipeline.detect import Detector
 from app.pipeline.faces import decode
-from app.pipeline.runtime import NETWORK_NAMES, onnx_path, resolve_runtime
-from conftest import png_bytes, read, val_photos
+from app.pipeline.runtime import NETWORK_NAMES, onnx_path
+from conftest import png_bytes, read, require_setup, val_photos
 
 WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "instance", "weights")
@@ -31,8 +31,7 @@ def config():
 @pytest.fixture(scope="module")
 def detectors(config):
     """The TensorFlow reference detector and the ONNX one (pruned pyramid, as served)."""
-    if resolve_runtime("auto", WEIGHTS) != "onnx":
-        pytest.exit("the ONNX networks are missing from instance/weights: run `make weights`", returncode=2)
+    require_setup()
     return Detector.from_config(config, "tf"), Detector.from_config(config, "onnx", WEIGHTS)
 
 
