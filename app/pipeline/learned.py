@@ -7,6 +7,7 @@ import tempfile
 
 import numpy as np
 
+from app.pipeline.errors import StartupError
 from app.pipeline.gallery import Gallery
 from app.pipeline.scoring import Scorer, cosine_to_score, euclidean_distances
 
@@ -173,4 +174,4 @@ def load_learned_scorer(model_dir: str, gallery: Gallery, config: dict) -> Score
         return EncodedCosineScorer.load(model_dir, gallery)
     if kind == "network":
         return LearnedScorer.load(model_dir, gallery, config["LEARNED_SHORTLIST"])
-    raise ValueError(f"LEARNED_SCORER must be one of {LEARNED_SCORERS}; got {kind!r}")
+    raise StartupError(f"LEARNED_SCORER must be one of {LEARNED_SCORERS}; got {kind!r}")
