@@ -49,9 +49,9 @@ def test_animated_image_counts_one_frame():
 
 
 def test_large_jpeg_is_budgeted_at_its_draft_scale():
-    """A 12 MP JPEG (36 MB as RGB) is decoded at half scale (9 MB): within a 16 MB budget."""
-    photo = decode_image(framed_face(4000, 3000, "JPEG"), 40_000_000, 1024, 16 * MB)
-    assert photo.original_size == (4000, 3000) and max(photo.rgb.shape) == 1024
+    """A 12 MP JPEG (36 MB as RGB) is decoded at quarter scale (2.25 MB): within a 3 MB budget."""
+    photo = decode_image(framed_face(4000, 3000, "JPEG"), 40_000_000, 1024, 3 * MB)
+    assert photo.original_size == (4000, 3000) and photo.rgb.shape == (750, 1000, 3)
     with pytest.raises(DecodeTooLarge):
         decode_image(framed_face(4000, 3000, "PNG"), 40_000_000, 1024, 16 * MB)
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app.pipeline.errors import ImageTooLarge, UnreadableImage
-from app.pipeline.imaging import decode_image
+from app.pipeline.imaging import DRAFT_MIN_FRACTION, decode_image, draft_size
 from conftest import read, val_photos
 
 
@@ -62,6 +62,24 @@ def test_downscale_keeps_scale_factor(portrait, fmt, engine):
     box_big = engine.detector.main_face(engine.detector.detect(photo), photo).original_box()
     box_small = engine.detector.main_face(engine.detector.detect(small), small).original_box()
     assert np.allclose(box_big, np.array(box_small) * 5, atol=0.05 * max(big.size))  # upload pixels
+
+
+@pytest.mark.parametrize("factor, reduce", [(6.4, 2), (13.44, 4), (27, 8)])  # 1920, 4032 and 8100 px wide
+def test_large_jpeg_is_decoded_at_draft_scale_without_a_resize(portrait, factor, reduce, engine):
+    big = portrait.resize((round(portrait.width * factor), round(portrait.height * factor)))
+    assert draft_size(*big.size, 1024) == (big.width // reduce, big.height // reduce)
+    photo = decode_image(encode(big, "JPEG", quality=90), 10**8, 1024)
+    assert (photo.width, photo.height) == (-(-big.width // reduce), -(-big.height // reduce))  # libjpeg, no resize
+    assert DRAFT_MIN_FRACTION * 1024 <= max(photo.width, photo.height) <= 1024
+    assert photo.original_size == big.size and photo.scale == pytest.approx(reduce, rel=1e-2)
+    small = decode_image(encode(portrait, "JPEG", quality=90), 10**8, 1024)
+    box_big = engine.detector.main_face(engine.detector.detect(photo), photo).original_box()
+    box_small = engine.detector.main_face(engine.detector.detect(small), small).original_box()
+    assert np.allclose(box_big, np.array(box_small) * factor, atol=0.05 * max(big.size))  # upload pixels
+
+
+def test_draft_never_asks_for_an_empty_side():
+    assert draft_size(8000, 3, 1024) == (1000, 1) and draft_size(1535, 1000, 1024) == (1535, 1000)
 
 
 def test_limits_and_garbage():
