@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 
 from app.config import datasets_dir, weights_path
 from app.pipeline import sources
-from app.pipeline.convert import ConversionError, install_onnx
+from app.pipeline.convert import ConversionError, install_onnx, stale_exports
 from app.pipeline.errors import StartupError
 from app.pipeline.integrity import MANIFEST, record_checksums, verify_checksums
 from app.pipeline.runtime import NETWORK_NAMES, has_onnx, onnx_path
@@ -55,7 +55,7 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
         click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified, "
                    f"recorded in {os.path.join(folder, MANIFEST)})")
     converted = [onnx_path(folder, name) for name in NETWORK_NAMES]
-    if has_onnx(folder) and not force and intact(converted):
+    if has_onnx(folder) and not force and intact(converted) and current(converted):
         click.echo(f"ONNX networks already installed in {folder}")
         return
     photos = check_photos()
@@ -78,6 +78,14 @@ def intact(paths: list[str]) -> bool:
     except StartupError as exc:  # no record yet (an older install), or damaged
         click.echo(f"reinstalling: {exc}")
         return False
+
+
+def current(paths: list[str]) -> bool:
+    """True when every converted network comes from this exporter; else says which is older (converted again)."""
+    stale = stale_exports(paths)
+    for reason in stale:
+        click.echo(f"converting again: {reason}")
+    return not stale
 
 
 def check_photos(count: int = CHECK_PHOTOS) -> list[str]:

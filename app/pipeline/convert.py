@@ -89,6 +89,27 @@ def check_conversion(folder: str, weights_path: str, photos: list[str], config: 
     return report
 
 
+def export_version(path: str) -> int:
+    """The exporter version recorded in a converted network (0 for files written before it was recorded)."""
+    import onnx
+
+    from models.export import EXPORT_KEY
+
+    props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+    try:
+        return int(props.get(EXPORT_KEY, 0))
+    except ValueError:
+        return 0
+
+
+def stale_exports(paths: list[str]) -> list[str]:
+    """Why each converted network written by an older exporter must be converted again (empty: all current)."""
+    from models.export import EXPORT_VERSION
+
+    return [f"{path} is from exporter version {version}, this one is {EXPORT_VERSION}"
+            for path in paths if (version := export_version(path)) < EXPORT_VERSION]
+
+
 def install_onnx(weights_path: str, photos: list[str], config: dict) -> ConversionReport:
     """Convert, check on `photos`, and move the .onnx files beside the weights; ConversionError on a mismatch."""
     from models.export import export_all  # TensorFlow and tf2onnx: only here, never when serving
