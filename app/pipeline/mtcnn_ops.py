@@ -91,15 +91,31 @@ def patches(img: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 
     top, bottom, wy, y_in = grid(boxes[:, 1], boxes[:, 3], height)
     left, right, wx, x_in = grid(boxes[:, 0], boxes[:, 2], width)
-    flat = img.reshape(-1, channels)
-    t, b = (top * width)[:, :, None], (bottom * width)[:, :, None]
-    tl, tr = flat[t + left[:, None, :]], flat[t + right[:, None, :]]
-    bl, br = flat[b + left[:, None, :]], flat[b + right[:, None, :]]
-    upper = tl + (tr - tl) * wx[:, None, :, None]
-    lower = bl + (br - bl) * wx[:, None, :, None]
-    out = upper + (lower - upper) * wy[:, :, None, None]
-    out *= (y_in[:, :, None] & x_in[:, None, :])[..., None]
-    return out.astype(np.float32, copy=False)
+    count = len(boxes)
+    pixels = np.ascontiguousarray(img, dtype=np.float32).reshape(-1).view(f"V{4 * channels}")  # a pixel an item
+
+    def gather(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The pixels at rows x cols of every box, as float32 [count, size, size x channels]."""
+        return pixels.take(rows[:, :, None] * width + cols[:, None, :]).view(np.float32).reshape(count, size, -1)
+
+    # The same products and sums as a per-channel bilinear blend (bit-identical), laid out so that
+    # NumPy's inner loops run over whole rows of samples instead of over 3 channels.
+    tl, tr, bl, br = gather(top, left), gather(top, right), gather(bottom, left), gather(bottom, right)
+    wx = np.repeat(wx, channels, axis=1)[:, None, :]
+    tr -= tl
+    tr *= wx
+    tl += tr  # upper = tl + (tr - tl) * wx
+    br -= bl
+    br *= wx
+    bl += br  # lower = bl + (br - bl) * wx
+    bl -= tl
+    bl *= wy[:, :, None]
+    tl += bl  # upper + (lower - upper) * wy
+    out = tl.reshape(count, size, size, channels)
+    outside = ~(y_in[:, :, None] & x_in[:, None, :])
+    if outside.any():
+        out[outside] = 0
+    return out
 
 
 def pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
