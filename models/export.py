@@ -128,10 +128,11 @@ def export_onnx(model: Any, name: str, path: str) -> None:
     onnx.save(proto, path)
 
 
-def export_all(facenet_weights: str, out_dir: str) -> dict[str, Any]:
-    """Export PNet, RNet, ONet and FaceNet into out_dir as <name>.onnx; returns the Keras networks."""
+def export_all(facenet_weights: str, out_dir: str) -> list[str]:
+    """Export PNet, RNet, ONet and FaceNet into out_dir as <name>.onnx; returns the files written."""
     os.makedirs(out_dir, exist_ok=True)
-    networks = keras_networks(facenet_weights)
-    for name, model in networks.items():
-        export_onnx(model, name, os.path.join(out_dir, f"{name}.onnx"))
-    return networks
+    paths = []
+    for name, model in keras_networks(facenet_weights).items():
+        paths.append(os.path.join(out_dir, f"{name}.onnx"))
+        export_onnx(model, name, paths[-1])
+    return paths

@@ -15,6 +15,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from models.encoder import build_encoder, encode, set_linear_map, within_class_whitening
+from models.facenet import EMBEDDING_DIM
 from models.losses import get_loss, resolve_loss_name
 from models.metrics import accuracy_f1_at, best_f1_threshold, make_pairs, roc_auc
 from models.plots import plot_loss_curve
@@ -64,6 +65,11 @@ class TrainConfig:
             raise ValueError("batch_identities and photos_per_identity must be >= 2")
         if self.encoder_init not in ("identity", "wccn"):
             raise ValueError(f"unknown encoder_init {self.encoder_init!r}; choose identity or wccn")
+        if self.encoder_init == "wccn" and not (self.encoder_residual and self.encoder_hidden_layers == 1
+                                                and self.encoder_width == EMBEDDING_DIM):
+            raise ValueError(f"encoder_init wccn starts a linear map: it needs the residual encoder with one layer of "
+                             f"width {EMBEDDING_DIM} (encoder_residual, encoder_hidden_layers=1, encoder_width="
+                             f"{EMBEDDING_DIM})")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in (0, 1)")
         object.__setattr__(self, "similarity_hidden", tuple(int(u) for u in self.similarity_hidden))

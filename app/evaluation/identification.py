@@ -81,7 +81,7 @@ def gallery_scorers(X: np.ndarray, model_dir: str | None) -> tuple[dict[str, Sco
 
     encoder, similarity, meta = load_model(model_dir)
     Z = encode(encoder, X)
-    for scorer in (EncodedCosineScorer(encoder, X, Z), LearnedScorer(encoder, similarity, meta, X, Z, 0)):
+    for scorer in (EncodedCosineScorer(encoder, X, Z), LearnedScorer(encoder, X, Z, similarity, meta)):
         scorers[scorer.name] = scorer
     return scorers, meta
 

@@ -44,86 +44,22 @@ def network_distances(encoder, similarity, a: np.ndarray, b: np.ndarray) -> np.n
     return 1.0 - prob.reshape(-1)
 
 
-class LearnedScorer(Scorer):
-    """Scores with the trained networks, never naively over all pairs.
+class ModelScorer(Scorer):
+    """What both scorers of a trained model share: loading over a served gallery, pair distances, calibration."""
 
-    concat combiner: the first dense layer is split and its gallery half precomputed (exact);
-    absprod / chi2: a cosine shortlist of `shortlist` rows is reranked by the network
-    (shortlist 0: every row scored by the network, as the offline evaluation does).
-    """
-
-    def __init__(self, encoder, similarity, meta: dict, matrix: np.ndarray, encoded: np.ndarray,
-                 shortlist: int, label: str = "learned"):
-        from models.similarity import SimilarityScorer
-
+    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity=None, meta: dict | None = None):
         super().__init__(matrix)
-        self.encoder, self.similarity, self.meta = encoder, similarity, meta
-        config = meta["config"]
-        self.combiner = config["combiner"]
-        self.name = f"{label} ({config['loss']}, {self.combiner})"
-        self.shortlist = int(shortlist)
-        self.fast = SimilarityScorer(similarity, np.asarray(encoded), shortlist=self.shortlist)
+        self.encoder, self.encoded = encoder, np.asarray(encoded)
+        self.similarity, self.meta = similarity, meta
 
     @classmethod
-    def load(cls, model_dir: str, gallery: Gallery, shortlist: int) -> LearnedScorer:
+    def load(cls, model_dir: str, gallery: Gallery, **options) -> ModelScorer:
         """The model saved in model_dir over a served gallery (encodings cached), warmed up."""
         from models.training import load_model
 
         encoder, similarity, meta = load_model(model_dir)
-        scorer = cls(encoder, similarity, meta, gallery.embeddings,
-                     encoded_gallery(model_dir, gallery, encoder), shortlist,
-                     label=f"learned:{os.path.basename(os.path.normpath(model_dir))}")
-        scorer.row_scores(np.asarray(gallery.embeddings[0]))  # warm up off the request path
-        return scorer
-
-    def row_scores(self, query: np.ndarray) -> np.ndarray:
-        """Similarity-network probability per row (-inf outside the shortlist)."""
-        from models.encoder import encode
-
-        q = encode(self.encoder, query)[0]
-        if self.combiner == "concat" or self.shortlist <= 0:
-            return self.fast.score_all(q).astype(np.float64)
-        rows, scores = self.fast.top_k(q, self.shortlist)
-        out = np.full(self.fast.size, -np.inf)
-        out[rows] = scores
-        return out
-
-    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """1 - similarity-network probability."""
-        return network_distances(self.encoder, self.similarity, a, b)
-
-    def calibration(self):
-        """The calibration fitted on the model's validation pairs by `flask train`."""
-        from models.calibration import Calibration
-
-        return Calibration.from_dict(self.meta["calibration"])
-
-
-class EncodedCosineScorer(Scorer):
-    """Cosine similarity in the learned encoder's space; with the similarity network, it verifies pairs.
-
-    Ranking is one matrix-vector product over the cached encoded rows (as exact cosine over the
-    FaceNet rows); `space` gives those rows, so "centroid" aggregation is the encoded centroid.
-    """
-
-    name = "learned encoder, cosine"
-
-    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity=None, meta: dict | None = None,
-                 label: str | None = None):
-        super().__init__(matrix)
-        self.encoder, self.encoded = encoder, np.asarray(encoded)
-        self.similarity, self.meta = similarity, meta
-        if label:
-            self.name = label
-
-    @classmethod
-    def load(cls, model_dir: str, gallery: Gallery) -> EncodedCosineScorer:
-        """The model in model_dir over a served gallery: encoder ranks, similarity network verifies."""
-        from models.training import load_model
-
-        encoder, similarity, meta = load_model(model_dir)
-        label = f"learned:{os.path.basename(os.path.normpath(model_dir))} (encoder cosine + similarity network)"
-        scorer = cls(encoder, gallery.embeddings, encoded_gallery(model_dir, gallery, encoder), similarity, meta, label)
+        scorer = cls(encoder, gallery.embeddings, encoded_gallery(model_dir, gallery, encoder), similarity, meta,
+                     model=os.path.basename(os.path.normpath(model_dir)), **options)
         scorer.row_scores(np.asarray(gallery.embeddings[0]))  # warm up off the request path
         return scorer
 
@@ -132,6 +68,64 @@ class EncodedCosineScorer(Scorer):
         from models.encoder import encode
 
         return encode(self.encoder, query)[0]
+
+    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """1 - similarity-network probability (with the network), else encoded Euclidean distance."""
+        from models.encoder import encode
+
+        if self.similarity is not None:
+            return network_distances(self.encoder, self.similarity, a, b)
+        return euclidean_distances(encode(self.encoder, a), encode(self.encoder, b))
+
+    def calibration(self):
+        """The calibration `flask train` fitted on the similarity network's validation pairs."""
+        from models.calibration import Calibration
+
+        return Calibration.from_dict(self.meta["calibration"])
+
+
+class LearnedScorer(ModelScorer):
+    """Scores with the trained networks, never naively over all pairs.
+
+    concat combiner: the first dense layer is split and its gallery half precomputed (exact);
+    absprod / chi2: a cosine shortlist of `shortlist` rows is reranked by the network
+    (shortlist 0: every row scored by the network, as the offline evaluation does).
+    """
+
+    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity, meta: dict,
+                 shortlist: int = 0, model: str | None = None):
+        from models.similarity import SimilarityScorer
+
+        super().__init__(encoder, matrix, encoded, similarity, meta)
+        config = meta["config"]
+        self.combiner = config["combiner"]
+        self.name = f"{f'learned:{model}' if model else 'learned'} ({config['loss']}, {self.combiner})"
+        self.shortlist = int(shortlist)
+        self.fast = SimilarityScorer(similarity, self.encoded, shortlist=self.shortlist)
+
+    def row_scores(self, query: np.ndarray) -> np.ndarray:
+        """Similarity-network probability per row (-inf outside the shortlist)."""
+        q = self._encode(query)
+        if self.combiner == "concat" or self.shortlist <= 0:
+            return self.fast.score_all(q).astype(np.float64)
+        rows, scores = self.fast.top_k(q, self.shortlist)
+        out = np.full(self.fast.size, -np.inf)
+        out[rows] = scores
+        return out
+
+
+class EncodedCosineScorer(ModelScorer):
+    """Cosine similarity in the learned encoder's space; with the similarity network, it verifies pairs.
+
+    Ranking is one matrix-vector product over the cached encoded rows (as exact cosine over the
+    FaceNet rows); `space` gives those rows, so "centroid" aggregation is the encoded centroid.
+    """
+
+    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity=None, meta: dict | None = None,
+                 model: str | None = None):
+        super().__init__(encoder, matrix, encoded, similarity, meta)
+        self.name = (f"learned:{model} (encoder cosine + similarity network)" if model
+                     else "learned encoder, cosine")
 
     def row_scores(self, query: np.ndarray) -> np.ndarray:
         """Cosine of the encoded query to every encoded row."""
@@ -149,20 +143,6 @@ class EncodedCosineScorer(Scorer):
         """(1 + cosine) / 2 of the encoded cosine."""
         return float(cosine_to_score(value))
 
-    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """1 - similarity-network probability (with the network), else encoded Euclidean distance."""
-        from models.encoder import encode
-
-        if self.similarity is not None:
-            return network_distances(self.encoder, self.similarity, a, b)
-        return euclidean_distances(encode(self.encoder, a), encode(self.encoder, b))
-
-    def calibration(self):
-        """The calibration `flask train` fitted on the similarity network's validation pairs."""
-        from models.calibration import Calibration
-
-        return Calibration.from_dict(self.meta["calibration"])
-
 
 LEARNED_SCORERS = ("encoder", "network")
 
@@ -173,5 +153,5 @@ def load_learned_scorer(model_dir: str, gallery: Gallery, config: dict) -> Score
     if kind == "encoder":
         return EncodedCosineScorer.load(model_dir, gallery)
     if kind == "network":
-        return LearnedScorer.load(model_dir, gallery, config["LEARNED_SHORTLIST"])
+        return LearnedScorer.load(model_dir, gallery, shortlist=config["LEARNED_SHORTLIST"])
     raise StartupError(f"LEARNED_SCORER must be one of {LEARNED_SCORERS}; got {kind!r}")

@@ -122,8 +122,8 @@ class Scorer(ABC):
 
     def identity_counts(self, labels: np.ndarray) -> np.ndarray:
         """Rows per identity (computed once)."""
-        if getattr(self, "_counts", None) is None or self._counts.sum() != len(labels):
-            self._counts = np.bincount(labels)
+        if getattr(self, "_counted", None) != len(labels):  # not summed again per request
+            self._counts, self._counted = np.bincount(labels), len(labels)
         return self._counts
 
     def centroid_scale(self, labels: np.ndarray) -> np.ndarray | None:

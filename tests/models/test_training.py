@@ -80,6 +80,13 @@ def test_split_is_identity_disjoint(result, data):
     assert set(again[1].tolist()) == val_ids  # reproducible from the seed
 
 
+@pytest.mark.parametrize("shape", [{"encoder_residual": False}, {"encoder_hidden_layers": 2}, {"encoder_width": 64}])
+def test_wccn_start_is_refused_for_an_encoder_it_cannot_set(shape):
+    with pytest.raises(ValueError, match="wccn .*one layer of width 128"):
+        TrainConfig(encoder_init="wccn", **shape)
+    TrainConfig(encoder_init="identity", **shape)  # any shape starts at cosine
+
+
 def test_batches_are_balanced_with_replacement_for_small_identities():
     ids = np.r_[np.repeat(np.arange(5), [2, 3, 6, 2, 5]), [10, 11, 12]]  # 3 single-photo identities
     rows = np.arange(len(ids)) + 100
