@@ -20,13 +20,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IMAGE_PIXELS": 40_000_000,
     # Memory one image may take once decoded (MB): width x height x channels x bytes per sample of
     # its first frame (at least 3 bytes a pixel), read from the header before decoding; larger ones
-    # get HTTP 413 "decode_too_large". JPEGs are decoded at 1/2-1/8 scale when far larger than
+    # get HTTP 413 "decode_too_large". JPEGs are decoded at 1/2-1/8 scale whenever that keeps 3/4 of
     # DETECT_MAX_SIDE, so this counts their reduced size. Sizing (measured, README "Security and
-    # limits"): a TensorFlow worker is 887 MB resident; one request adds about 1.6 x this budget
-    # + 65 MB for detection, ~115 MB at 32. So 1 GB = 1 worker x GUNICORN_THREADS=1 (887 + 115);
-    # every further concurrent request needs ~115 MB more.
+    # limits"): one request adds about 1.6 x this budget + 65 MB for detection, ~115 MB at 32, to
+    # a worker of 360-480 MB (ONNX runtime; 887 MB with RUNTIME=tf).
     "DECODE_BUDGET_MB": 32,
-    # Images are downscaled so the longer side is at most this before detection (px).
+    # Images are downscaled so the longer side is at most this before detection (px); a JPEG may
+    # come out between 3/4 of it and it, decoded at reduced scale with no resize (imaging.py).
     "DETECT_MAX_SIDE": 1024,
     # --- face detection (MTCNN) -----------------------------------------------------------
     # Smallest face MTCNN looks for, in pixels of the (downscaled) detection image.
