@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from app.pipeline.convert import export_version
+from app.pipeline.convert import export_version, stale_exports
 from app.pipeline.runtime import onnx_path
 from conftest import ROOT, require_setup
 from models.export import EXPORT_VERSION, OPSET, prelu_as_channel_ops
@@ -82,3 +82,13 @@ def test_export_version_is_read_from_the_file(tmp_path, props, version):
     path = str(tmp_path / "net.onnx")
     onnx.save(model, path)
     assert export_version(path) == version
+
+
+def test_fetch_converts_again_only_the_files_of_an_older_exporter(tmp_path):
+    paths = []
+    for name, props in (("old", {}), ("current", {"lookslike_export": str(EXPORT_VERSION)})):
+        model = conv_then_dense()
+        helper.set_model_props(model, props)
+        paths.append(str(tmp_path / f"{name}.onnx"))
+        onnx.save(model, paths[-1])
+    assert stale_exports(paths) == [f"{paths[0]} is from exporter version 0, this one is {EXPORT_VERSION}"]
