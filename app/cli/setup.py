@@ -81,10 +81,10 @@ def intact(paths: list[str]) -> bool:
 
 
 def current(paths: list[str]) -> bool:
-    """True when every converted network comes from this exporter; else says which is older (converted again)."""
+    """True when every converted network comes from this exporter; else says which are older (converted again)."""
     stale = stale_exports(paths)
-    for reason in stale:
-        click.echo(f"converting again: {reason}")
+    if stale:
+        click.echo(f"converting again: {stale}")
     return not stale
 
 

@@ -102,12 +102,16 @@ def export_version(path: str) -> int:
         return 0
 
 
-def stale_exports(paths: list[str]) -> list[str]:
-    """Why each converted network written by an older exporter must be converted again (empty: all current)."""
+def stale_exports(paths: list[str]) -> str:
+    """Why the converted networks must be converted again: those written by an older exporter ("" if none)."""
     from models.export import EXPORT_VERSION
 
-    return [f"{path} is from exporter version {version}, this one is {EXPORT_VERSION}"
-            for path in paths if (version := export_version(path)) < EXPORT_VERSION]
+    stale = [(os.path.basename(path), version) for path in paths if (version := export_version(path)) < EXPORT_VERSION]
+    if not stale:
+        return ""
+    verb = "was" if len(stale) == 1 else "were"
+    return (", ".join(f"{name} (version {version})" for name, version in stale)
+            + f" {verb} written by an older exporter; this one is version {EXPORT_VERSION}")
 
 
 def install_onnx(weights_path: str, photos: list[str], config: dict) -> ConversionReport:

@@ -91,4 +91,6 @@ def test_fetch_converts_again_only_the_files_of_an_older_exporter(tmp_path):
         helper.set_model_props(model, props)
         paths.append(str(tmp_path / f"{name}.onnx"))
         onnx.save(model, paths[-1])
-    assert stale_exports(paths) == [f"{paths[0]} is from exporter version 0, this one is {EXPORT_VERSION}"]
+    assert stale_exports(paths) == ("old.onnx (version 0) was written by an older exporter; "
+                                    f"this one is version {EXPORT_VERSION}")
+    assert stale_exports(paths[1:]) == ""
