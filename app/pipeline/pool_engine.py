@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from app.pipeline.batch import photo_records
 from app.pipeline.build import ChunkRunner
 from app.pipeline.engine import Engine, EnginePaths
+from app.pipeline.errors import StartupError
 
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _worker: dict = {}  # this pool process's networks and settings
@@ -51,13 +52,23 @@ def networks(config: dict, weights_path: str, threads: int = 1):
 
 
 def _start(config: dict, weights_path: str) -> None:
-    """Pool initializer: build this process's networks once."""
-    _worker["detector"], _worker["embedder"] = networks(config, weights_path)
+    """Pool initializer: build this process's networks once; a failure is kept for `_records` to raise.
+
+    An initializer that raises makes the pool start a replacement process, forever; raised from a
+    task instead, the error reaches the build (and `flask gallery build` prints it).
+    """
+    try:
+        _worker["detector"], _worker["embedder"] = networks(config, weights_path)
+    except Exception as exc:  # noqa: BLE001 - any failure to load the networks ends the build with its message
+        _worker["error"] = exc if isinstance(exc, StartupError) else StartupError(
+            f"A build process could not load the networks: {exc}")
     _worker["config"] = config
 
 
 def _records(item: tuple[int, list[str]]) -> tuple[int, dict]:
     """One chunk's photo records, in a pool process."""
+    if "error" in _worker:
+        raise _worker["error"]
     c, paths = item
     return c, photo_records(paths, _worker["detector"], _worker["embedder"], _worker["config"])
 
@@ -69,13 +80,13 @@ def pool_runner(config: dict, weights_path: str, workers: int) -> ChunkRunner:
     def run(pending: list[tuple[int, list[str]]]) -> Iterator[tuple[int, dict]]:
         if not pending:
             return
-        with one_blas_thread():
+        with one_blas_thread():  # for every process the pool starts, replacements included
             pool = multiprocessing.get_context("spawn").Pool(min(workers, len(pending)), initializer=_start,
                                                              initargs=(settings, weights_path))
-        try:
-            yield from pool.imap(_records, pending)
-        finally:
-            pool.terminate()
-            pool.join()
+            try:
+                yield from pool.imap(_records, pending)
+            finally:
+                pool.terminate()
+                pool.join()
 
     return run

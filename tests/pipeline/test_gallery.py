@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -138,6 +139,21 @@ def test_pool_of_processes_builds_the_same_gallery(tmp_path, engine, app):
     assert pooled.rows == len(b) == 12 and a.labels.tolist() == b.labels.tolist()
     assert np.abs(np.asarray(a.embeddings) - np.asarray(b.embeddings)).max() < 1e-6
     assert a.row_metadata()["source"].tolist() == b.row_metadata()["source"].tolist()
+
+
+def test_pool_build_with_missing_weights_stops_with_the_fix(tmp_path, app):
+    from app.pipeline.pool_engine import pool_runner
+
+    src = tmp_path / "src"
+    for identity, path in val_photos()[:2]:
+        os.makedirs(src / identity, exist_ok=True)
+        shutil.copy(path, src / identity)
+    config = {**app.config, "RUNTIME": "onnx"}
+    start = time.monotonic()
+    with pytest.raises(StartupError, match="flask weights fetch"):  # not a pool restarting its processes forever
+        build_gallery(str(src), str(tmp_path / "g"), "x", None, None, config, progress=False,
+                      runner=pool_runner(config, str(tmp_path / "no-weights" / "facenet_keras.weights.h5"), 2))
+    assert time.monotonic() - start < 120
 
 
 def test_add_embeds_only_the_new_photos(tiny_src, tmp_path, engine, app):
