@@ -22,17 +22,16 @@ class Embedder:
         if runtime == "onnx":
             from app.pipeline.runtime import OnnxNetwork, release_memory
 
-            network = OnnxNetwork(onnx_file, ["embedding"], threads)
+            self.session = OnnxNetwork(onnx_file, ["embedding"], threads)
             # A second session on more threads, for calls made while `alone()` says no other match runs.
-            wide = OnnxNetwork(onnx_file, ["embedding"], alone_threads) if alone and alone_threads > threads else None
-            self.wide = wide is not None
-            self._forward = lambda x: (wide if wide is not None and alone() else network).run(x)[0]
-            self.embed(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8))  # first-call set-up
-            if wide is not None:
-                wide.run(standardize(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8)))
+            self.wide = (OnnxNetwork(onnx_file, ["embedding"], alone_threads)
+                         if alone and alone_threads > threads else None)
+            self._forward = lambda x: (self.wide if self.wide is not None and alone() else self.session).run(x)[0]
+            for session in filter(None, (self.session, self.wide)):  # each one's first-call set-up
+                session.run(standardize(np.zeros((1, INPUT_SIDE, INPUT_SIDE, 3), np.uint8)))
             release_memory()
             return
-        self.wide = False
+        self.wide = None
         import tensorflow as tf
 
         from models.facenet import load_facenet

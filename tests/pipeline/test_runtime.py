@@ -99,18 +99,16 @@ def test_facenet_takes_the_idle_cores_only_when_its_match_runs_alone(config):
     from app.pipeline.embed import Embedder
     from app.pipeline.engine import running, running_alone
 
-    asked = []
-
-    def alone() -> bool:
-        asked.append(running_alone())
-        return asked[-1]
     crops = np.stack([Image.open(path).convert("RGB").resize((160, 160)) for _, path in val_photos()[:3]])
     onnx = onnx_path(WEIGHTS, "facenet")
-    one = Embedder.from_config({**config, "RUNTIME_THREADS_ALONE": 1}, "", "onnx", onnx, alone=alone)
-    two = Embedder.from_config({**config, "RUNTIME_THREADS_ALONE": 2}, "", "onnx", onnx, alone=alone)
-    assert not one.wide and two.wide
+    one = Embedder.from_config({**config, "RUNTIME_THREADS_ALONE": 1}, "", "onnx", onnx, alone=running_alone)
+    two = Embedder.from_config({**config, "RUNTIME_THREADS_ALONE": 2}, "", "onnx", onnx, alone=running_alone)
+    assert one.wide is None and two.wide is not None
+    ran = []  # which of two's sessions each call ran on (the real sessions, only recorded)
+    for session, threads in ((two.session, 1), (two.wide, 2)):
+        session.run = lambda x, real=session.run, threads=threads: ran.append(threads) or real(x)
     with running():  # this match alone: the two-thread session; the same embeddings
-        assert np.abs(two.embed(crops) - one.embed(crops)).max() < 1e-5 and asked[-1] is True
+        assert np.abs(two.embed(crops) - one.embed(crops)).max() < 1e-5 and ran == [2]
     other = threading.Event()
     release = threading.Event()
 
@@ -124,7 +122,7 @@ def test_facenet_takes_the_idle_cores_only_when_its_match_runs_alone(config):
     try:
         with running():  # two matches: each keeps its own thread
             two.embed(crops)
-            assert asked[-1] is False
+            assert ran == [2, 1]
     finally:
         release.set()
         thread.join()
