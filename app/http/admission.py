@@ -85,7 +85,7 @@ def admit() -> None:
     config = current_app.config
     arrived = time.monotonic()  # the body is already read (BodyReader); the deadline counts from here
     budget = config["REQUEST_DEADLINE"] / 1000
-    wait = min(config["QUEUE_TIMEOUT"] / 1000, budget - (time.monotonic() - arrived))
+    wait = min(config["QUEUE_TIMEOUT"] / 1000, budget)
     slots: Slots = current_app.extensions["lookslike.slots"]
     if not slots.acquire(max(0.0, wait)):
         raise Overloaded("The server is busy right now. Please try again in a moment.")

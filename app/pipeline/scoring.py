@@ -120,11 +120,16 @@ class Scorer(ABC):
         return rank_identities(scores, self.matrix, query, labels[rows], identities, top_k, aggregation,
                                self.display, rows=rows, scale=scale)
 
+    def identity_rows(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows sorted by identity, where each identity's run starts, and its length (computed once)."""
+        if getattr(self, "_rows_of", None) is None or len(self._rows_of[0]) != len(labels):
+            counts = np.bincount(labels)
+            self._rows_of = (np.argsort(labels, kind="stable"), np.r_[0, np.cumsum(counts)], counts)
+        return self._rows_of
+
     def identity_counts(self, labels: np.ndarray) -> np.ndarray:
-        """Rows per identity (computed once)."""
-        if getattr(self, "_counted", None) != len(labels):  # not summed again per request
-            self._counts, self._counted = np.bincount(labels), len(labels)
-        return self._counts
+        """Rows per identity."""
+        return self.identity_rows(labels)[2]
 
     def centroid_scale(self, labels: np.ndarray) -> np.ndarray | None:
         """Per identity 1 / length of its mean row in the scored space (None: scores are no cosines)."""
@@ -143,9 +148,7 @@ class Scorer(ABC):
     def complete(self, query: np.ndarray, rows: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                  identities: int) -> tuple[np.ndarray, np.ndarray]:
         """Add every row of the `identities` best identities of a shortlist, scored."""
-        if getattr(self, "_rows_of", None) is None or len(self._rows_of[0]) != len(labels):
-            self._rows_of = (np.argsort(labels, kind="stable"), np.r_[0, np.cumsum(np.bincount(labels))])
-        by_identity, starts = self._rows_of
+        by_identity, starts, _ = self.identity_rows(labels)
         seen = labels[rows[np.argsort(-scores, kind="stable")]]
         top = seen[np.sort(np.unique(seen, return_index=True)[1])][:identities]
         whole = np.concatenate([by_identity[starts[k]:starts[k + 1]] for k in top]) if len(top) else rows[:0]
