@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from server import multipart  # noqa: E402  (bench/server.py)
+from server import memory_mb, multipart  # noqa: E402  (bench/server.py)
 
 from hostile_inputs import animated_gif, crowd_jpeg, flat_image, framed_face, portrait  # noqa: E402
 
@@ -49,12 +49,6 @@ CASES = {
 }
 
 
-def rss_mb() -> float:
-    """Resident memory of this process now (MB)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def run_case(name: str, body_file: str) -> dict:
     """Load and warm the app, send the case (built by the parent, so building it costs nothing
     here) three times; the measurements."""
@@ -66,7 +60,7 @@ def run_case(name: str, body_file: str) -> dict:
     client = app.test_client()
     warm, warm_type = multipart({"photo": portrait()})
     client.post("/api/v1/match", data=warm, content_type=warm_type)
-    before = rss_mb()
+    before = memory_mb()["rss"]
     times, answer = [], None
     for _ in range(3):
         start = time.perf_counter()

@@ -25,10 +25,9 @@ import threading
 import time
 import urllib.parse
 
-from server import ROOT, Server, cpu_seconds, multipart, rss_mb
+from server import VAL, Server, cpu_seconds, multipart, rss_mb
 
 PORTS = range(8110, 8120)
-VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
 
 
 class Client:
