@@ -82,8 +82,9 @@ def make_monitor(split: Split, X: np.ndarray, y: np.ndarray, n_ids: int,
 
     def monitor(encoder, similarity) -> float:
         """The monitor metric of the current encoder (only the monitor's rows encoded: the encoder is row-wise)."""
-        scores = identity_scores(encode(encoder, X[probes]), encode(encoder, X[gallery]), y[gallery], n_ids,
-                                 aggregation, exclude)
+        Zg = encode(encoder, X[gallery])
+        Zp = Zg[exclude] if exclude is not None else encode(encoder, X[probes])  # hidden probes are gallery rows
+        scores = identity_scores(Zp, Zg, y[gallery], n_ids, aggregation, exclude)
         return float(protocol_metrics(split, scores, y[probes])[key])
     return monitor
 
