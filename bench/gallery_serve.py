@@ -16,7 +16,7 @@ import os
 import time
 
 import numpy as np
-from server import Server, memory_mb, multipart, photo_sets, post
+from server import Server, memory_mb, photo_bodies, photo_sets, post
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8120)
     args = ap.parse_args()
     files = [f for group in photo_sets(100).values() for f in group]
-    bodies = [multipart({"photo": open(f, "rb").read()}) for f in files]
+    bodies = photo_bodies(files)
     rows = []
     for name in [g for g in args.galleries.split(",") if g]:
         env = dict(os.environ, LOOKSLIKE_GALLERY=name, WEB_CONCURRENCY="1")

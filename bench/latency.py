@@ -15,7 +15,7 @@ import argparse
 import os
 
 import numpy as np
-from server import VAL, Server, cpu_seconds, multipart, photo_sets, post
+from server import VAL, Server, cpu_seconds, photo_bodies, photo_sets, post
 
 RUNTIMES = {"onnx": 8110, "tf": 8111}
 
@@ -39,7 +39,7 @@ def main() -> None:
         load0 = os.getloadavg()[0]
         results: dict[tuple[str, str], list[tuple[float, dict]]] = {}
         for name, files in sets.items():
-            bodies = [multipart({"photo": open(f, "rb").read()}) for f in files]
+            bodies = photo_bodies(files)
             rounds = args.rounds * (10 if len(files) == 1 else 1)
             for server in servers.values():  # warm-up
                 post(server.url, *bodies[0])

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.parse
 
-from server import VAL, Server, cpu_seconds, multipart, rss_mb
+from server import VAL, Server, cpu_seconds, photo_bodies, rss_mb
 
 PORTS = range(8110, 8120)
 
@@ -180,7 +180,7 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no photos in {args.photos}: run `make demo`")
     files = files[:: max(1, len(files) // args.max_photos)][: args.max_photos]
-    bodies = [multipart({"photo": open(f, "rb").read()}) for f in files]
+    bodies = photo_bodies(files)
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
     server = None if args.url else Server(args.port, dict(os.environ), cpus).start()
     url = args.url or server.url

@@ -119,6 +119,15 @@ def multipart(fields: dict) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+def photo_bodies(files: list[str]) -> list[tuple[bytes, str]]:
+    """A match request body (multipart, the file as field `photo`) and its type, per photo file."""
+    bodies = []
+    for path in files:
+        with open(path, "rb") as f:
+            bodies.append(multipart({"photo": f.read()}))
+    return bodies
+
+
 def post(url: str, body: bytes, ctype: str) -> tuple[float, dict[str, float]]:
     """POST one photo; (ms, stage ms from Server-Timing)."""
     req = urllib.request.Request(url + "/api/v1/match", data=body, method="POST", headers={"Content-Type": ctype})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -67,8 +67,13 @@ def protocol_metrics(split: Split, scores: np.ndarray, truth: np.ndarray) -> dic
 
 
 def _exclude(split: Split, probes: np.ndarray, gallery: np.ndarray) -> np.ndarray | None:
-    """Position of each probe in the gallery rows when probes are hidden from themselves."""
-    return np.searchsorted(gallery, probes) if split.exclude_self else None
+    """Position of each probe in the (sorted) gallery rows when probes are hidden from themselves."""
+    if not split.exclude_self:
+        return None
+    at = np.searchsorted(gallery, probes)
+    if not np.array_equal(gallery[np.minimum(at, len(gallery) - 1)], probes):
+        raise ValueError(f"{split.protocol}: probes hidden from themselves must be gallery rows")
+    return at
 
 
 def make_monitor(split: Split, X: np.ndarray, y: np.ndarray, n_ids: int,
@@ -89,20 +94,19 @@ def make_monitor(split: Split, X: np.ndarray, y: np.ndarray, n_ids: int,
     return monitor
 
 
-def score_all(split: Split, spaces: dict, y: np.ndarray, n_ids: int, aggregations, similarity=None) -> dict:
-    """{scorer / aggregation: metrics} for every scorer space and aggregation on the split's probes."""
+def score_all(split: Split, spaces: dict, y: np.ndarray, n_ids: int, aggregations: Iterable[Aggregation],
+              similarity=None) -> dict:
+    """{scorer / aggregation method: metrics} for every scorer space and aggregation on the split's probes."""
     probes, gallery = split.probe_rows, split.gallery_rows
     exclude = _exclude(split, probes, gallery)
     results = {}
     for name, Z in spaces.items():
-        for method in aggregations:  # names, or Aggregation objects (mean_n as served)
-            agg = method if isinstance(method, Aggregation) else Aggregation(method)
-            method = agg.method
+        for agg in aggregations:
             if name == "learned":
                 scores = network_scores(Z[probes], Z[gallery], y[gallery], n_ids, similarity, agg, exclude)
             else:
                 scores = identity_scores(Z[probes], Z[gallery], y[gallery], n_ids, agg, exclude)
-            results[f"{name} / {method}"] = protocol_metrics(split, scores, y[probes])
+            results[f"{name} / {agg.method}"] = protocol_metrics(split, scores, y[probes])
     return results
 
 
@@ -147,8 +151,7 @@ def run_protocol(X: np.ndarray, names: np.ndarray, split: Split, config, out_dir
     encoded = encode(encoder, X)
     spaces = {"cosine": X, "encoder": encoded, "learned": encoded}  # learned: the encoder's space, network-scored
     report = {**split.describe(names), "training": training,
-              "scorers": score_all(split, spaces, y, n_ids, aggregations, similarity)}
-    os.makedirs(out_dir, exist_ok=True)
+              "scorers": score_all(split, spaces, y, n_ids, [Aggregation(m) for m in aggregations], similarity)}
     plot_roc(_roc(split, spaces, names, similarity, config.seed), os.path.join(out_dir, "roc.png"))
     if split.kind == "stability":
         plot_stability(report["scorers"], os.path.join(out_dir, "stability.png"))

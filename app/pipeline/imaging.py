@@ -16,9 +16,10 @@ Image.MAX_IMAGE_PIXELS = None
 
 # A JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, nearly free) whenever that keeps
 # at least this fraction of the wanted longer side, instead of being decoded whole and resized: a
-# 1920x1080 photo is decoded at 960x540 in 9 ms rather than at full size and resized (37 ms), a
-# 4032x3024 one at 1008x756. Detection is relative to the photo (DETECT_MIN_FACE_FRACTION), and a
-# face a tenth of a 768 px side still spans 77 px, more than FaceNet's crop needs.
+# 1920x1080 photo is decoded at 960x540, a 4032x3024 one at 1008x756, each several times faster
+# (timings: README, "Security and limits"). Detection is relative to the photo
+# (DETECT_MIN_FACE_FRACTION), and a face a tenth of a 768 px side still spans 77 px, more than
+# FaceNet's crop needs.
 DRAFT_MIN_FRACTION = 0.75
 
 

@@ -99,7 +99,8 @@ class LearnedScorer(ModelScorer):
         super().__init__(encoder, matrix, encoded, similarity, meta)
         config = meta["config"]
         self.combiner = config["combiner"]
-        self.name = f"{f'learned:{model}' if model else 'learned'} ({config['loss']}, {self.combiner})"
+        label = f"learned:{model}" if model else "learned"
+        self.name = f"{label} ({config['loss']}, {self.combiner})"
         self.shortlist = int(shortlist)
         self.fast = SimilarityScorer(similarity, self.encoded, shortlist=self.shortlist)
 

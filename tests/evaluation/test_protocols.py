@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from app.evaluation.protocols import closed_split, lookalike_split, make_split, open_split
 from app.evaluation.ranking import identity_scores, top_identities, topk_hits
-from app.evaluation.runs import run_protocol, table
+from app.evaluation.runs import make_monitor, run_protocol, table
 from app.evaluation.stability import stability
 from app.pipeline.embed import l2_normalize
 from app.pipeline.scoring import Aggregation, CosineScorer, aggregate_by_identity, identity_scale
@@ -101,6 +102,11 @@ def test_splits_keep_probes_out_of_training(lfw_small):
     opened = open_split(names, 0)
     assert not set(names[opened.probe_rows]) & set(names[opened.fit_rows])
     assert opened.exclude_self and len(opened.gallery_rows) == len(names)
+    # Hidden probes are rows of their gallery: scoring hides each one from itself by its position there.
+    assert set(opened.monitor_probes) <= set(opened.monitor_gallery)
+    stray = dataclasses.replace(opened, monitor_gallery=np.setdiff1d(opened.monitor_gallery, opened.monitor_probes[:1]))
+    with pytest.raises(ValueError, match="must be gallery rows"):
+        make_monitor(stray, X, np.unique(names, return_inverse=True)[1], len(set(names)), Aggregation())
 
 
 def test_each_protocol_gives_sane_numbers_on_a_small_real_gallery(lfw_small, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import onnx
@@ -11,7 +12,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.pipeline.convert import export_version, stale_exports
-from app.pipeline.runtime import onnx_path
+from app.pipeline.integrity import record_checksums, verify_checksums
+from app.pipeline.runtime import NETWORK_NAMES, onnx_path
 from conftest import ROOT, require_setup
 from models.export import EXPORT_VERSION, OPSET, prelu_as_channel_ops
 
@@ -86,7 +88,7 @@ def test_export_version_is_read_from_the_file(tmp_path, props, version):
     assert export_version(path) == version
 
 
-def test_fetch_converts_again_only_the_files_of_an_older_exporter(tmp_path):
+def test_staleness_names_only_the_files_of_an_older_exporter(tmp_path):
     paths = []
     for name, props in (("old", {}), ("current", {"lookslike_export": str(EXPORT_VERSION)})):
         model = conv_then_dense()
@@ -96,3 +98,24 @@ def test_fetch_converts_again_only_the_files_of_an_older_exporter(tmp_path):
     assert stale_exports(paths) == ("old.onnx (version 0) was written by an older exporter; "
                                     f"this one is version {EXPORT_VERSION}")
     assert stale_exports(paths[1:]) == ""
+
+
+@pytest.mark.slow  # a whole conversion: TensorFlow, tf2onnx and the check on demo photos
+def test_weights_fetch_converts_an_install_of_an_older_exporter_again(tmp_path, make_app):
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS, weights)
+    older = str(weights / "pnet.onnx")
+    model = onnx.load(older)
+    del model.metadata_props[:]  # as written before the exporter recorded its version
+    onnx.save(model, older)
+    record_checksums([older])  # intact, only older
+    app = make_app(EAGER_LOAD=False, WEIGHTS_PATH=str(weights / "facenet_keras.weights.h5"))
+    result = app.test_cli_runner().invoke(args=["weights", "fetch"])
+    assert result.exit_code == 0, result.output
+    assert "converting again: pnet.onnx (version 0) was written by an older exporter" in result.output
+    assert "ONNX networks installed in" in result.output
+    converted = [onnx_path(str(weights), name) for name in NETWORK_NAMES]
+    assert [export_version(path) for path in converted] == [EXPORT_VERSION] * len(converted)
+    verify_checksums(converted, "flask weights fetch")  # SHA256SUMS records the new files
+    again = app.test_cli_runner().invoke(args=["weights", "fetch"])
+    assert again.exit_code == 0 and "ONNX networks already installed" in again.output, again.output
