@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     # Smallest face MTCNN looks for, in pixels of the (downscaled) detection image.
     "MTCNN_MIN_FACE_SIZE": 20,
     # At most this many faces per photo are kept (the largest; the answer counts the others) and
-    # MTCNN checks only the largest candidates for them (app/pipeline/candidates.py).
+    # MTCNN checks only the largest candidates for them (app/pipeline/networks/mtcnn_candidates.py).
     "MAX_FACES": 20,
     # Detections under this confidence are ignored.
     "DETECT_MIN_CONFIDENCE": 0.80,
@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "CROP_ALIGN": False,
     # Pyramid pruning of the ONNX detector: skip the levels that only find faces smaller than this
     # fraction of the photo's shorter side (at least MTCNN_MIN_FACE_SIZE), with a full-pyramid
-    # retry when the pruned pass finds no face or only small ones (app/pipeline/mtcnn.py). 0: the
+    # retry when the pruned pass finds no face or only small ones (app/pipeline/networks/mtcnn_onnx.py). 0: the
     # full pyramid. The main face is the same as mtcnn 1.0's either way; see README "Speed".
     "DETECT_MIN_FACE_FRACTION": 0.1,
     # --- runtime of the networks ------------------------------------------------------------

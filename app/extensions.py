@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from app.config import calibration_path, galleries_dir, models_dir, weights_path
-from app.pipeline.engine import Engine, EnginePaths
 from app.pipeline.errors import StartupError
+from app.pipeline.serving.engine import Engine, EnginePaths
 
 EXTENSION = "lookslike"
 

@@ -48,9 +48,9 @@ def main() -> None:
 
     from app import create_app
     from app.evaluation.pairs import distances, kfold_report, read_pairs
-    from app.pipeline.batch import read_file
+    from app.pipeline.builders.photo_batches import read_file
     from app.pipeline.errors import LooksLikeError
-    from app.pipeline.faces import decode
+    from app.pipeline.photos.analysis import decode
 
     app = create_app({"EAGER_LOAD": False})
     engine = app.extensions["lookslike"]

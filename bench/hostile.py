@@ -1,4 +1,4 @@
-"""Time and extra peak memory of costly-but-small requests (issue 14: under 2 s and 300 MB each).
+"""Time and extra peak memory of costly-but-small requests (each must stay under 2 s and 300 MB).
 
 Each case runs in its own process on the real app (Flask test client, real weights, demo gallery):
 the app is loaded and warmed with one portrait, then the case (built beforehand by the parent

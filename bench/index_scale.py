@@ -36,8 +36,8 @@ def main() -> None:
 
     from app.config import DEFAULTS, galleries_dir
     from app.evaluation.synthetic import synthetic_rows, unit
-    from app.pipeline.engine import Engine, EnginePaths
-    from app.pipeline.scoring import Aggregation
+    from app.pipeline.scoring.scorers import Aggregation
+    from app.pipeline.serving.engine import Engine, EnginePaths
 
     root = galleries_dir(flask.Flask("x", instance_path=os.path.abspath("instance")))
     real = np.array(np.load(os.path.join(root, args.gallery, "embeddings.npy"), mmap_mode="r")[:86])

@@ -24,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 
 from models.encoder import encode  # noqa: E402
-from models.similarity import COMBINERS, SimilarityScorer, build_similarity, naive_scores  # noqa: E402
-from models.training import TrainConfig, train  # noqa: E402
+from models.similarity import COMBINERS, build_similarity, naive_scores  # noqa: E402
+from models.similarity_scorer import SimilarityScorer  # noqa: E402
+from models.train_config import TrainConfig  # noqa: E402
+from models.train_loop import train  # noqa: E402
 
 DIM = 128
 

@@ -26,7 +26,7 @@ def main() -> None:
     from app import create_app
     from app.config import galleries_dir
     from app.evaluation.synthetic import write_synthetic
-    from app.pipeline.gallery import Gallery
+    from app.pipeline.galleries.reader import Gallery
 
     app = create_app()
     galleries = galleries_dir(app)

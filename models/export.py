@@ -2,7 +2,7 @@
 
 Needs TensorFlow, mtcnn, keras-facenet, tf2onnx and onnx; it runs once, at `flask weights fetch`.
 The serving side then runs the .onnx files with ONNX Runtime and never imports TensorFlow
-(app/pipeline/runtime.py). Every network takes one float32 NHWC input named "input" and has
+(app/pipeline/networks/runtime.py). Every network takes one float32 NHWC input named "input" and has
 named outputs, in the order its Keras call returns them (NETWORKS).
 """
 

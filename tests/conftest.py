@@ -98,7 +98,7 @@ def edge_case(name: str) -> str:
 def require_setup() -> None:
     """Stop the run with the command to run when the weights (TensorFlow and the converted ONNX networks),
     demo photos or demo gallery are missing."""
-    from app.pipeline.runtime import NETWORK_NAMES
+    from app.pipeline.networks.runtime import NETWORK_NAMES
 
     onnx = [(f"instance/weights/{name}.onnx", "make weights") for name in NETWORK_NAMES]
     for need, fix in [("instance/weights/facenet_keras.weights.h5", "make weights"), *onnx,

@@ -8,6 +8,20 @@ import os
 from conftest import ROOT
 
 PACKAGES = ("app", "models")
+MAX_LINES = 300
+# Imported by every job: the error vocabulary, a request's time budget.
+SHARED_PIPELINE_MODULES = ("errors.py", "deadline.py")
+# Job package -> the job packages it may import (besides the shared modules): lower jobs never import higher ones.
+PIPELINE_JOBS: dict[str, set[str]] = {
+    "networks": set(),
+    "photos": {"networks"},
+    "galleries": set(),
+    "scoring": {"galleries"},
+    "builders": {"networks", "photos", "galleries", "scoring", "serving"},
+    "serving": {"networks", "photos", "galleries", "scoring"},
+}
+# Installing the networks checks the converted files through the per-photo path, against TensorFlow's.
+JOB_EXCEPTIONS = {("app.pipeline.networks.install", "photos")}
 
 
 def module_files() -> dict[str, str]:
@@ -69,6 +83,12 @@ def test_no_import_cycles():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
+def pipeline_job(module: str) -> str | None:
+    """The job package of a pipeline module (app.pipeline.photos.detect -> photos), else None."""
+    parts = module.split(".")
+    return parts[2] if len(parts) >= 3 and parts[:2] == ["app", "pipeline"] and parts[2] in PIPELINE_JOBS else None
+
+
 def in_layer(module: str, *layers: str) -> bool:
     """True when module is one of the layers or inside one."""
     return any(module == layer or module.startswith(layer + ".") for layer in layers)
@@ -86,19 +106,58 @@ def test_pages_api_and_cli_never_reach_the_networks_directly():
     assert not {m: i for m, i in offenders.items() if i}
 
 
+def test_pages_api_and_http_reach_the_pipeline_through_the_serving_engine():
+    """Pages, API and the HTTP layer use the engine, its answers and the shared modules, never a job's inner modules."""
+    allowed = ("app.pipeline.serving", "app.pipeline.errors", "app.pipeline.deadline")
+    offenders = {m: sorted(i for i in imported if in_layer(i, "app.pipeline") and not in_layer(i, *allowed))
+                 for m, imported in graph().items() if in_layer(m, "app.web", "app.api", "app.http")}
+    assert not {m: i for m, i in offenders.items() if i}
+
+
 def test_the_rules_see_real_imports():
     """Guard against a vacuous pass: the graph has the arrows the architecture document draws."""
     edges = graph()
-    assert "app.pipeline.engine" in edges["app.api"] or "app.extensions" in edges["app.api"]
-    assert "models.facenet" in edges["app.pipeline.embed"]
+    assert "app.pipeline.serving.engine" in edges["app.api"] or "app.extensions" in edges["app.api"]
+    assert "models.facenet" in edges["app.pipeline.photos.embed"]
     assert "flask" in external_imports()["app.web"]
 
 
 def test_modules_stay_small():
-    """No module under app/ over about 250 lines unless its docstring says why."""
+    """No module under app/ or models/ over 300 lines: split it by job."""
     long = []
     for name, path in module_files().items():
-        lines = open(path, encoding="utf-8").read().splitlines()
-        if name.startswith("app") and len(lines) > 260 and "longer than" not in "\n".join(lines[:12]):
-            long.append(f"{name} ({len(lines)} lines)")
+        with open(path, encoding="utf-8") as f:
+            count = len(f.read().splitlines())
+        if count > MAX_LINES:
+            long.append(f"{name} ({count} lines)")
     assert not long
+
+
+def test_no_two_modules_share_a_file_name():
+    """A name says which module it is: `errors.py` or `gallery.py` twice makes every traceback ambiguous."""
+    by_name: dict[str, list[str]] = {}
+    for name, path in module_files().items():
+        if not path.endswith("__init__.py"):
+            by_name.setdefault(os.path.basename(path), []).append(name)
+    assert not {n: m for n, m in by_name.items() if len(m) > 1}
+
+
+def test_the_pipeline_is_one_folder_per_job():
+    """app/pipeline holds its job packages and the two shared modules, nothing else."""
+    entries = {e for e in os.listdir(os.path.join(ROOT, "app", "pipeline")) if e != "__pycache__"}
+    assert entries == {"__init__.py", *SHARED_PIPELINE_MODULES, *PIPELINE_JOBS}
+
+
+def test_pipeline_jobs_import_only_the_jobs_below_them():
+    """Each job package imports only the jobs its row allows (one-way, so no package cycles)."""
+    offenders = []
+    for module, imported in graph().items():
+        job = pipeline_job(module)
+        if job is None:
+            continue
+        for target in imported:
+            other = pipeline_job(target)
+            if other is None or other == job or other in PIPELINE_JOBS[job] or (module, other) in JOB_EXCEPTIONS:
+                continue
+            offenders.append(f"{module} -> {target}")
+    assert not offenders

@@ -36,4 +36,4 @@ def test_onnx_serving_process_never_imports_tensorflow():
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["runtime"] == "onnx" and report["statuses"] == [200] * len(photos)
     assert report["heavy"] == [], f"the serving process imported {report['heavy']}"
-    assert report["peak_rss_mb"] < 600, report  # one worker fits a 1 GB instance (issue 10)
+    assert report["peak_rss_mb"] < 600, report  # one worker fits a 1 GB instance

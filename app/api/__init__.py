@@ -7,10 +7,10 @@ from flask.typing import ResponseReturnValue
 
 from app.api.docs import api_page_model, openapi_document
 from app.extensions import get_engine
-from app.http import inputs, metrics
+from app.http import inputs, prometheus
 from app.http.openapi import documented
 from app.http.security import public_url
-from app.pipeline.answers import check_answer, match_answer, verify_answer
+from app.pipeline.serving.answers import check_answer, match_answer, verify_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
@@ -107,4 +107,4 @@ def prometheus_metrics() -> ResponseReturnValue:
     """Prometheus metrics (404 when METRICS_ENABLED is off; Bearer METRICS_TOKEN when one is set)."""
     if not current_app.config["METRICS_ENABLED"]:
         abort(404)
-    return metrics.exposition()
+    return prometheus.exposition()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.api.schemas import SCHEMAS, operations
-from app.http.errors import STATUS
+from app.http.error_responses import STATUS
 from app.http.openapi import build_spec
 
 INFO = {"title": "LooksLike API", "version": "1",

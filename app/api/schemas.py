@@ -1,4 +1,4 @@
-"""The API's OpenAPI pieces: answer schemas (app/pipeline/answers.py's JSON) and request bodies."""
+"""The API's OpenAPI pieces: answer schemas (app/pipeline/serving/answers.py's JSON) and request bodies."""
 
 from __future__ import annotations
 

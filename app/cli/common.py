@@ -10,7 +10,7 @@ from flask import current_app
 
 from app.config import galleries_dir
 from app.pipeline.errors import LooksLikeError, StartupError
-from app.pipeline.gallery import Gallery
+from app.pipeline.galleries.reader import Gallery
 
 
 def open_gallery(name: str) -> Gallery:

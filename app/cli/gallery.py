@@ -15,10 +15,10 @@ from app.cli.common import open_gallery
 from app.config import datasets_dir, galleries_dir
 from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw, read_names
 from app.extensions import get_engine
-from app.pipeline.build import build_gallery
+from app.pipeline.builders.chunked_build import build_gallery
+from app.pipeline.builders.process_pool import default_workers, pool_runner
+from app.pipeline.builders.upgrade import index_gallery, rename_identities, upgrade_gallery
 from app.pipeline.errors import StartupError
-from app.pipeline.pool_engine import default_workers, pool_runner
-from app.pipeline.upgrade import index_gallery, rename_identities, upgrade_gallery
 
 gallery_cli = AppGroup("gallery", help="Celebrity galleries.")
 
@@ -58,7 +58,7 @@ def chunk_runner(engine_name: str = "local", workers: int | None = None, ray_add
     """(runner, detector, embedder) of a build: Ray actors, a pool of local processes, or this process."""
     engine = get_engine()
     if engine_name == "ray":
-        from app.pipeline.ray_engine import ray_runner
+        from app.pipeline.builders.ray_actors import ray_runner
 
         return ray_runner(current_app.config, engine.paths.weights, address=ray_address, num_cpus=ray_cpus), None, None
     workers = workers or int(current_app.config["BUILD_WORKERS"]) or default_workers()

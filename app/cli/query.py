@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from app.cli.common import fail_on_input_error, read_bytes
 from app.extensions import get_engine
-from app.pipeline.answers import check_answer, match_answer, verify_answer
+from app.pipeline.serving.answers import check_answer, match_answer, verify_answer
 
 
 def local_thumb_url(gallery: str, row: int) -> str:

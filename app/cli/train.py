@@ -10,8 +10,8 @@ from flask.cli import with_appcontext
 
 from app.cli.common import open_gallery
 from app.config import models_dir
-from app.evaluation.training import COMBINERS, LOSSES, train_defaults, train_on_gallery, verdict_lines
-from app.pipeline.scoring import Aggregation
+from app.evaluation.gallery_training import COMBINERS, LOSSES, train_defaults, train_on_gallery, verdict_lines
+from app.pipeline.scoring.scorers import Aggregation
 
 DEFAULTS = train_defaults()  # TrainConfig's defaults, shown in --help, never retyped here
 

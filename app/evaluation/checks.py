@@ -6,7 +6,7 @@ import numpy as np
 
 from app.evaluation.pairs import fit_calibration
 from models.calibration import Calibration, expected_calibration_error, reliability_table
-from models.metrics import accuracy_f1_at, roc_auc
+from models.face_metrics import accuracy_f1_at, roc_auc
 
 
 def simulate_checks(emb: np.ndarray, names: np.ndarray, identities: np.ndarray, max_anchors: int,

@@ -8,11 +8,11 @@ import os
 import numpy as np
 
 from app.evaluation.samples import plot_samples
-from app.pipeline.gallery import Gallery
-from app.pipeline.learned import EncodedCosineScorer, LearnedScorer
-from app.pipeline.scoring import CosineScorer, Scorer
-from models.metrics import accuracy_f1_at, best_f1_threshold, identification_topk, make_pairs, roc_auc, roc_curve
-from models.training import TrainConfig, split_identities
+from app.pipeline.galleries.reader import Gallery
+from app.pipeline.scoring.learned_scorers import EncodedCosineScorer, LearnedScorer
+from app.pipeline.scoring.scorers import CosineScorer, Scorer
+from models.face_metrics import accuracy_f1_at, best_f1_threshold, identification_topk, make_pairs, roc_auc, roc_curve
+from models.train_config import TrainConfig, split_identities
 
 
 def held_out_split(names: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,7 @@ def gallery_scorers(X: np.ndarray, model_dir: str | None) -> tuple[dict[str, Sco
     if not model_dir:
         return scorers, None
     from models.encoder import encode
-    from models.training import load_model
+    from models.train_loop import load_model
 
     encoder, similarity, meta = load_model(model_dir)
     Z = encode(encoder, X)

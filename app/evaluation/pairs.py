@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.pipeline.batch import embed_files
-from app.pipeline.engine import Engine
+from app.pipeline.builders.photo_batches import embed_files
 from app.pipeline.errors import StartupError
-from app.pipeline.gallery import Gallery, pipeline_settings
-from app.pipeline.scoring import euclidean_distances
-from app.pipeline.store import served_galleries
-from app.pipeline.verify import load_calibration, save_calibration
+from app.pipeline.galleries.reader import Gallery, pipeline_settings
+from app.pipeline.galleries.store import served_galleries
+from app.pipeline.scoring.scorers import euclidean_distances
+from app.pipeline.scoring.verification import load_calibration, save_calibration
+from app.pipeline.serving.engine import Engine
 from models.calibration import Calibration, expected_calibration_error, fit_logistic, reliability_table
-from models.metrics import accuracy_f1_at, best_f1_threshold, roc_auc, roc_curve
+from models.face_metrics import accuracy_f1_at, best_f1_threshold, roc_auc, roc_curve
 from models.plots import plot_roc
 
 

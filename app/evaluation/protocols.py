@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.evaluation.identification import _probes, _splits
-from models.training import TrainConfig, split_identities
+from models.train_config import TrainConfig, split_identities
 
 PROTOCOLS = ("closed", "lookalike", "open")
 MIN_PHOTOS = 5  # closed: identities with at least this many photos are probed

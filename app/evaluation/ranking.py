@@ -1,7 +1,7 @@
 """Vectorized identity ranking for the offline protocols: many probes against one gallery at once.
 
 A probe's score for an identity aggregates its row scores as the served scorer does
-(`app.pipeline.scoring.Aggregation`): "max" (best photo), "mean_n" (mean of the n best photos) or
+(`app.pipeline.scoring.scorers.Aggregation`): "max" (best photo), "mean_n" (mean of the n best photos) or
 "centroid" (cosine to the identity's normalized mean embedding). Rows a probe may not see (its own
 photo, in the open protocol) are hidden with ``exclude``; rows not scored are -inf.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.pipeline.embed import l2_normalize
-from app.pipeline.scoring import Aggregation, identity_sums
+from app.pipeline.photos.embed import l2_normalize
+from app.pipeline.scoring.scorers import Aggregation, identity_sums
 
 PROBE_BLOCK = 256  # probes per matrix product (keeps [block, rows] float32 blocks small)
 

@@ -18,8 +18,8 @@ import numpy as np
 from app.evaluation.protocols import Split
 from app.evaluation.ranking import PROBE_BLOCK, _hide, aggregate_rows, identity_scores, top_identities, topk_hits
 from app.evaluation.stability import plot_stability, stability
-from app.pipeline.embed import l2_normalize
-from app.pipeline.scoring import Aggregation, identity_sums
+from app.pipeline.photos.embed import l2_normalize
+from app.pipeline.scoring.scorers import Aggregation, identity_sums
 
 SHORTLIST = 200  # rows (or identities, for centroid) the similarity network reranks, as LEARNED_SHORTLIST
 AGGREGATIONS = ("max", "mean_n", "centroid")
@@ -29,7 +29,7 @@ ROC_PAIRS = 4000
 def network_scores(Qz: np.ndarray, Gz: np.ndarray, labels: np.ndarray, n_ids: int, similarity,
                    aggregation: Aggregation, exclude: np.ndarray | None, shortlist: int = SHORTLIST) -> np.ndarray:
     """[P, n_ids] similarity-network scores of the encoder's shortlist, aggregated (-inf outside it)."""
-    from models.similarity import pair_logits, sigmoid
+    from models.similarity_scorer import pair_logits, sigmoid
 
     if len(Qz) > PROBE_BLOCK:  # [P, M] scores and [P x shortlist, d] pairs: a block of probes at a time
         return np.concatenate([network_scores(Qz[s:s + PROBE_BLOCK], Gz, labels, n_ids, similarity, aggregation,
@@ -112,8 +112,8 @@ def score_all(split: Split, spaces: dict, y: np.ndarray, n_ids: int, aggregation
 
 def _roc(split: Split, spaces: dict, names: np.ndarray, similarity, seed: int) -> dict:
     """ROC curves of same/different pairs among the probes, per scorer (pair scores, no aggregation)."""
-    from models.metrics import make_pairs, roc_auc, roc_curve
-    from models.similarity import pair_logits
+    from models.face_metrics import make_pairs, roc_auc, roc_curve
+    from models.similarity_scorer import pair_logits
 
     rows = split.probe_rows
     i, j, same = make_pairs(names[rows], ROC_PAIRS, seed)
@@ -131,7 +131,7 @@ def run_protocol(X: np.ndarray, names: np.ndarray, split: Split, config, out_dir
     """Train on the split, score every way, write report + plots."""
     from models.encoder import encode
     from models.plots import plot_loss_curve, plot_roc
-    from models.training import train
+    from models.train_loop import train
 
     X = np.ascontiguousarray(X, dtype=np.float32)
     uniq, y = np.unique(names, return_inverse=True)

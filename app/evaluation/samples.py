@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.pipeline.gallery import Gallery, display_name
+from app.pipeline.galleries.reader import Gallery, display_name
 
 
 def plot_samples(gallery: Gallery, names: np.ndarray, probe_rows, matches, path: str, title: str) -> None:

@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from app.pipeline import store
-from app.pipeline.gallery import FORMAT_VERSION, Gallery
-from app.pipeline.index import build_index
-from app.pipeline.resemblance import reference_scores
-from app.pipeline.scoring import Aggregation
+from app.pipeline.galleries import store
+from app.pipeline.galleries.reader import FORMAT_VERSION, Gallery
+from app.pipeline.galleries.vector_index import build_index
+from app.pipeline.scoring.resemblance import reference_scores
+from app.pipeline.scoring.scorers import Aggregation
 
 CENTRE_NOISE = 0.15  # per dimension: a synthetic identity's centre keeps cosine ~0.5 to its real row
 PHOTO_NOISE = 0.078  # per dimension: photos keep cosine ~0.75 to their centre

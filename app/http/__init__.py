@@ -6,7 +6,7 @@ import io
 
 from flask import Flask, Request, Response, request
 
-from app.http import admission, auth, body, errors, limits, metrics, security
+from app.http import admission, auth, body, error_responses, limits, prometheus, security
 
 
 class InMemoryRequest(Request):
@@ -37,10 +37,10 @@ def init_app(app: Flask) -> None:
     """
     app.request_class = InMemoryRequest
     app.after_request(no_store)
-    errors.init_app(app)
+    error_responses.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     limits.init_app(app)
     body.init_app(app)
-    metrics.init_app(app)
+    prometheus.init_app(app)
     admission.init_app(app)

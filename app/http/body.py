@@ -1,4 +1,6 @@
-"""Request bodies: read whole, in memory, within a deadline, before Flask parses them (issue B).
+"""Request bodies: read whole, in memory, within a deadline, before Flask parses them.
+
+No client can hold a thread or memory beyond the limits, whatever it sends.
 
 `BodyReader` (WSGI middleware) reads the body before the app runs: a client slower than
 BODY_TIMEOUT gets 408 and frees its worker thread (under gunicorn and werkzeug's server a watchdog
@@ -23,7 +25,7 @@ from flask import Flask, request
 from werkzeug.formparser import FormDataParser
 from werkzeug.wsgi import get_content_length
 
-from app.http.errors import BODY
+from app.http.error_responses import BODY
 from app.pipeline.errors import BadRequest, LooksLikeError, RequestTimeout
 
 ERROR = "lookslike.body_error"  # environ key: the LooksLikeError met while reading the body

@@ -28,7 +28,7 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 
 from app.config import DEFAULTS
-from app.http.metrics import count_rejected
+from app.http.prometheus import count_rejected
 from app.http.serving import JsonErrorWorker, json_error_bytes
 
 HEAD_LIMIT = 4094 + 50 * 8190 + 64  # gunicorn.conf.py's request line and header limits, with slack

@@ -9,9 +9,10 @@ import re
 import numpy as np
 from flask import current_app, request
 
-from app.http.metrics import observe_stages
-from app.pipeline.engine import Engine, MatchResult
+from app.http.prometheus import observe_stages
 from app.pipeline.errors import BadRequest
+from app.pipeline.serving.engine import Engine
+from app.pipeline.serving.results import MatchResult
 
 KEEP_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets: deleted
 AS_SQUARE = bytes.maketrans(b"{}", b"[]")  # depth does not depend on the kind of bracket

@@ -1,7 +1,7 @@
 """OpenAPI 3 from the code (apispec): the routes marked @documented, their docstrings, the error vocabulary.
 
 Paths and methods come from the app's URL map, summaries and descriptions from the views'
-docstrings, the error responses from app/http/errors.py's STATUS map (so a new error code shows up
+docstrings, the error responses from app/http/error_responses.py's STATUS map (so a new error code shows up
 in the spec by itself), and the limits from the app's configuration.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from apispec import APISpec
 from flask import Flask
 
-from app.http.errors import STATUS
+from app.http.error_responses import STATUS
 
 AUTH = [{"ApiKey": []}, {"Bearer": []}]
 ERROR_SCHEMA = {

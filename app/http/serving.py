@@ -18,7 +18,7 @@ from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
 from app.config import DEFAULTS
-from app.http.errors import HTTP_CODES
+from app.http.error_responses import HTTP_CODES
 
 TRUE = {"1", "true", "yes", "on"}
 

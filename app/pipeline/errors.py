@@ -1,6 +1,6 @@
 """The error vocabulary: problems a user can act on, each with a stable code and a message.
 
-The pipeline raises these; the HTTP layer (app/http/errors.py) maps each code to a status and
+The pipeline raises these; the HTTP layer (app/http/error_responses.py) maps each code to a status and
 renders the same code and message for pages and the API, and the CLI prints them.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 
 import numpy as np
@@ -10,8 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from app.extensions import get_engine
 from app.http import inputs
-from app.pipeline.answers import verify_answer
-from app.pipeline.imaging import encode_jpeg
+from app.pipeline.serving.answers import jpeg_data_url, verify_answer
 
 bp = Blueprint("web", __name__)
 PAGE_FACE_SIZE = 360  # the visitor's face crops: shown at up to 180 CSS px, so sharp on 2x screens
@@ -41,11 +39,6 @@ def summarize(gallery) -> dict:
             "featured": [{"identity": gallery.identities[k], "name": gallery.names[k],
                           "row": int(np.flatnonzero(gallery.labels == k)[0])}
                          for k in sorted(featured, key=lambda k: gallery.identities[k])]}
-
-
-def data_url(rgb) -> str:
-    """Inline JPEG data: URL (the visitor's face is never written to disk)."""
-    return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(rgb)).decode("ascii")
 
 
 @bp.app_context_processor
@@ -78,7 +71,7 @@ def match():
     cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
               "row": m.row} for m in result.matches]
     query = result.query
-    return render_template("results.html", face=data_url(query.thumbnail(PAGE_FACE_SIZE)),
+    return render_template("results.html", face=jpeg_data_url(query.thumbnail(PAGE_FACE_SIZE)),
                            faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
@@ -104,7 +97,7 @@ def verify():
         return render_template("verify.html")
     result = get_engine().verify(inputs.photo_bytes("photo1", "image1"), inputs.photo_bytes("photo2", "image2"))
     return render_template("verify.html", answer=verify_answer(result),
-                           faces=[data_url(r.thumbnail(PAGE_FACE_SIZE)) for r in result.faces])
+                           faces=[jpeg_data_url(r.thumbnail(PAGE_FACE_SIZE)) for r in result.faces])
 
 
 @bp.get("/gallery/<gallery>/<int:row>.jpg")

@@ -8,7 +8,7 @@ import re
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from app.http.errors import STATUS
+from app.http.error_responses import STATUS
 from conftest import read, val_photos
 
 

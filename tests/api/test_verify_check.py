@@ -40,7 +40,7 @@ def test_same_and_different_people(client):
 
 def test_same_person_rate_over_all_val_pairs(client, engine):
     """Over every pair of the 25 val photos, the thresholded verdict is mostly right."""
-    from app.pipeline.verify import verify
+    from app.pipeline.scoring.verification import verify
     emb = {p: engine.analyze(read(p)).embedding for _, p in val_photos()}
     ident = {p: i for i, p in val_photos()}
     paths = sorted(emb)

@@ -17,7 +17,7 @@ def lfw_small(tmp_path_factory):
     """A real gallery of 60 LFW identities with 3+ photos plus 40 single-photo distractors."""
     if not os.path.isdir(LFW):
         pytest.skip(f"needs ../shared/data/lfw: {LFW} is absent (only in dev checkouts and CI)")
-    from app.pipeline.build import build_gallery
+    from app.pipeline.builders.chunked_build import build_gallery
 
     people = sorted(os.listdir(LFW))
     multi = [p for p in people if len(os.listdir(os.path.join(LFW, p))) >= 3][:60]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import read
-from models.training import TrainConfig, train
+from models.train_config import TrainConfig
+from models.train_loop import train
 
 
 def test_short_training_on_demo_embeddings_lowers_validation_loss(engine):

@@ -12,9 +12,9 @@ from app.evaluation.protocols import closed_split, lookalike_split, make_split, 
 from app.evaluation.ranking import identity_scores, top_identities, topk_hits
 from app.evaluation.runs import make_monitor, run_protocol, table
 from app.evaluation.stability import stability
-from app.pipeline.embed import l2_normalize
-from app.pipeline.scoring import Aggregation, CosineScorer, aggregate_by_identity, identity_scale
-from models.training import TrainConfig
+from app.pipeline.photos.embed import l2_normalize
+from app.pipeline.scoring.scorers import Aggregation, CosineScorer, aggregate_by_identity, identity_scale
+from models.train_config import TrainConfig
 
 QUICK = TrainConfig(epochs=2, patience=2, batch_identities=8, val_pairs=200)
 
@@ -56,7 +56,7 @@ def test_served_centroid_ranking_is_the_centroid_cosine(engine):
 
 
 def test_residual_encoder_at_initialization_reproduces_cosine_rankings_exactly(engine):
-    from app.pipeline.learned import EncodedCosineScorer
+    from app.pipeline.scoring.learned_scorers import EncodedCosineScorer
     from models.encoder import build_encoder, encode
 
     X, labels, ids = _gallery(engine)
@@ -83,7 +83,7 @@ def test_stability_counts_agreement_and_overlap_per_visitor():
 
 def _names(lfw_small):
     """Embeddings and row names of the small real LFW gallery."""
-    from app.pipeline.gallery import Gallery
+    from app.pipeline.galleries.reader import Gallery
 
     g = Gallery.load(str(lfw_small / "galleries" / "lfwsmall"))
     return np.asarray(g.embeddings, np.float32), g.row_names

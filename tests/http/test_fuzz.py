@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from app.pipeline.errors import LooksLikeError
-from app.pipeline.imaging import decode_image
+from app.pipeline.photos.imaging import decode_image
 from conftest import require_setup
 
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=True)

@@ -49,7 +49,7 @@ def test_nesting_within_the_limit_is_parsed(client):
 def test_corrupt_avif_is_415():
     """Pillow raises RuntimeError on some corrupt AVIF data: it must be 'unsupported media'."""
     from app.pipeline.errors import UnreadableImage
-    from app.pipeline.imaging import decode_image
+    from app.pipeline.photos.imaging import decode_image
     good = avif_bytes()
     corrupt = []
     for i in range(0, len(good), 7):

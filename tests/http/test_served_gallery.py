@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from gunicorn_support import gunicorn
 
-from app.pipeline import store
-from app.pipeline.gallery import Gallery, thumb_path
+from app.pipeline.galleries import store
+from app.pipeline.galleries.reader import Gallery, thumb_path
 from conftest import ROOT, read, trickle, val_photos
 
 pytestmark = pytest.mark.slow  # loads the networks in gunicorn twice (start and HUP): minutes

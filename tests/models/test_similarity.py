@@ -7,11 +7,11 @@ import pytest
 from models.similarity import (
     CHI2_EPS,
     COMBINERS,
-    SimilarityScorer,
     build_similarity,
     combine_numpy,
     naive_scores,
 )
+from models.similarity_scorer import SimilarityScorer
 
 
 def unit_rows(n, d, seed):

@@ -133,7 +133,7 @@ def test_uploads_stay_in_memory(app):
 def test_a_missing_thumbnail_is_a_404_not_a_500(tmp_path, make_app):
     import shutil
 
-    from app.pipeline.gallery import Gallery
+    from app.pipeline.galleries.reader import Gallery
     from conftest import ROOT
 
     demo = Gallery.load(os.path.join(ROOT, "instance", "galleries", "demo"))

@@ -1,0 +1,1 @@
+"""The networks' files and runtimes: weights sources, conversion to ONNX, checksums, MTCNN on ONNX Runtime."""

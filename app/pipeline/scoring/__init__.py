@@ -1,0 +1,1 @@
+"""Comparing embeddings: the Scorer interface (cosine, learned), resemblance percentiles, same-person verdicts."""

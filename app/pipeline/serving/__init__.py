@@ -1,0 +1,1 @@
+"""The serving engine (networks, gallery and scorer loaded once per process) and its JSON answers."""
