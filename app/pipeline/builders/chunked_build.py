@@ -39,8 +39,7 @@ from app.pipeline.galleries.store import link_or_copy
 from app.pipeline.galleries.vector_index import build_index
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
-from app.pipeline.scoring.resemblance import reference_scores
-from app.pipeline.scoring.scorers import Aggregation
+from app.pipeline.scoring.identity_norm import build_references
 
 WORK_DIR = ".building"
 SKIPPED_LISTED = 1000  # skipped files named in the manifest (all are counted)
@@ -250,8 +249,7 @@ def _write(version: str, cols: dict, report: BuildReport, base: Gallery | None, 
     check_matrix(matrix, f"the embeddings of gallery {name}", "The build produced damaged rows.", sample=None)
     labels = cols["label"].astype(np.int32)
     report.rows, report.identities = len(matrix), len(np.unique(labels))
-    aggregation = Aggregation.from_config(config)
-    resemblance = reference_scores(matrix, labels, len(cols["table"]), aggregation)
+    resemblance, reference = build_references(version, matrix, labels, len(cols["table"]), config)
     sources = (base.manifest.get("source_dirs", []) if base is not None else []) + [report.source_dir]
     manifest = {
         "format": FORMAT_VERSION, "name": name, "source_dirs": sorted(set(sources)),
@@ -260,8 +258,7 @@ def _write(version: str, cols: dict, report: BuildReport, base: Gallery | None, 
         "pipeline": pipeline_settings(config), "rows": report.rows, "identities": len(cols["table"]),
         "photos": report.photos + report.added_to, "skipped": dict(report.skipped),
         "skipped_files": [{"file": p, "reason": r} for p, r in report.skipped_files[:SKIPPED_LISTED]],
-        "resemblance": {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
-                        "reference_scores": int(len(resemblance))},
+        "resemblance": reference,
         "thumbs": THUMBS_DIR,
     }
     if per_identity:

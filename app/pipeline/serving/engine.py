@@ -23,6 +23,7 @@ from app.pipeline.networks.runtime import resolve_runtime
 from app.pipeline.photos.analysis import FaceResult, analyze_photo, analyze_photos
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
+from app.pipeline.scoring.identity_norm import IdentityNorm, served_norm
 from app.pipeline.scoring.resemblance import percentile, reference_scores
 from app.pipeline.scoring.scorers import Aggregation, CosineScorer, IndexedCosineScorer, Scorer
 from app.pipeline.scoring.verification import check, load_calibration, subject_anchors, verify
@@ -55,6 +56,7 @@ class Engine:
         self._calibration = None
         self._check_calibration = None
         self._resemblance: np.ndarray | None = None
+        self._norm: list[IdentityNorm | None] = []  # [the identity normalisation] once resolved
         self._auto_model: str | None = None  # MATCH_MODEL=auto, resolved once
         self._runtime: str | None = None
         self._detector: Detector | None = None
@@ -174,18 +176,30 @@ class Engine:
             return self._check_calibration
 
     @property
+    def identity_norm(self) -> IdentityNorm | None:
+        """HUB_CORRECTION's per-identity normalisation (None: off), stored with the gallery or fitted once."""
+        with self._lock:
+            if not self._norm:
+                self._norm = [served_norm(self.gallery, self.scorer, self.config)]
+            return self._norm[0]
+
+    @property
     def resemblance_reference(self) -> np.ndarray:
         """Best-match scores of non-gallery people under the scorer in use (stored at build for cosine)."""
         with self._lock:
             if self._resemblance is None:
                 gallery, scorer, aggregation = self.gallery, self.scorer, Aggregation.from_config(self.config)
-                stored = gallery.manifest.get("resemblance", {})
-                wanted = {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n}
+                stored = {"hub_correction": "none", **gallery.manifest.get("resemblance", {})}
+                wanted = {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
+                          "hub_correction": self.config["HUB_CORRECTION"]}
                 reference = gallery.resemblance_reference()
                 if reference is None or scorer.name != "cosine" or \
                         any(stored.get(k) != v for k, v in wanted.items()):
+                    # cosine: the memory-mapped matrix itself (an indexed scorer reads rows, it has no matrix)
+                    row_scores = None if scorer.name == "cosine" else scorer.row_scores
                     reference = reference_scores(gallery.embeddings, gallery.labels, len(gallery.identities),
-                                                 aggregation, row_scores=scorer.row_scores, sample=300)
+                                                 aggregation, row_scores=row_scores, sample=300,
+                                                 norm=self.identity_norm)
                 self._resemblance = reference
             return self._resemblance
 
@@ -203,7 +217,9 @@ class Engine:
     def load_all(self) -> None:
         """Open the gallery and build every network now (start-up, never per request)."""
         _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration, self.check_calibration
-        _ = self.resemblance_reference
+        _ = self.identity_norm, self.resemblance_reference
+        if Aggregation.from_config(self.config).method == "centroid":  # one pass over the rows, not at a match
+            self.scorer.centroid_scale(self.gallery.labels)
         self._loaded = True
 
     def raise_failure(self) -> None:
@@ -245,7 +261,7 @@ class Engine:
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
-                              Aggregation.from_config(self.config))
+                              Aggregation.from_config(self.config), self.identity_norm)
         reference = self.resemblance_reference
         matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference))
                    for m in matches]
