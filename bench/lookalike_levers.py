@@ -142,6 +142,21 @@ def measure(data: dict, lever: Lever, seed: int, folds: int) -> dict:
             "per_split": closed}, **timing}
 
 
+def paired_differences(rows: list[dict], draws: int = 1000) -> None:
+    """Each lever's stability minus the first lever's, over the same visitors (pooled), with a 95%
+    bootstrap interval over visitors: what a difference must exceed to be more than noise."""
+    rng = np.random.default_rng(0)
+    base = rows[0]["pooled"]["raw"]["stability"]
+    for r in rows:
+        r["vs_first"] = {}
+        for k, (_, agree, overlap) in r["pooled"]["raw"]["stability"].items():
+            for name, mine, theirs in (("top1_agreement", agree, base[k][1]), ("top5_overlap", overlap, base[k][2])):
+                d = mine - theirs
+                means = d[rng.integers(0, len(d), (draws, len(d)))].mean(axis=1)
+                low, high = np.percentile(means, [2.5, 97.5])
+                r["vs_first"][f"{k} photo(s) {name}"] = [float(d.mean()), float(low), float(high)]
+
+
 def uptime() -> str:
     """The machine's load, as `uptime` prints it."""
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -179,6 +194,7 @@ def run(args) -> None:
         rows.append({"lever": lever.name, "variant": variant, **measure(variants[variant], lever, args.seed,
                                                                         args.folds)})
     interleaved_timing(rows)
+    paired_differences(rows)
     photo_ms = photo_cost(args.photos, args.lfw) if args.photos else {}
     for r in rows:
         r["photo_ms"] = photo_ms.get(r["variant"], float("nan"))

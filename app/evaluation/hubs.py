@@ -121,5 +121,5 @@ def plot_top1_distribution(per_scorer: dict[str, dict], path: str) -> None:
         ax_hubs.set(xlabel="top-1 answers", title=f"top hubs of {next(iter(per_scorer))} (gallery photos)")
     ax_curve.set(xlabel="celebrity rank by top-1 answers", ylabel="top-1 answers",
                  title="top-1 answers per celebrity (at most 10 photos per visitor)")
-    ax_curve.legend(fontsize=6)
+    ax_curve.legend(fontsize=6, loc="lower left")
     fig.savefig(path, dpi=90, bbox_inches="tight")

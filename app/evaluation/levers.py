@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.evaluation.ranking import identity_scores
+from app.evaluation.ranking import PROBE_BLOCK, identity_scores
+from app.pipeline.scoring.batch_scores import centroids, identity_score_block, segments
 from app.pipeline.scoring.identity_norm import fit_identity_norm
 from app.pipeline.scoring.scorers import Aggregation
 
@@ -122,7 +123,9 @@ class LeverScorer:
     """Batch scoring of one lever over one gallery (stand-in statistics fitted once)."""
 
     def __init__(self, lever: Lever, G: np.ndarray, labels: np.ndarray, n_ids: int, seed: int = 0):
-        self.lever, self.G, self.labels, self.n_ids = lever, G, labels, n_ids
+        self.lever, self.G, self.labels, self.n_ids = lever, np.ascontiguousarray(G, np.float32), labels, n_ids
+        self.grouped = segments(labels)  # computed once, as the served scorer caches them
+        self.centroids = centroids(G, labels, n_ids)[0] if lever.aggregation.method == "centroid" else None
         self.stats = self.norm = None
         if lever.correction == "znorm":  # the served normalisation itself
             self.norm = fit_identity_norm(G, labels, n_ids, lever.aggregation, "znorm", seed=seed)
@@ -131,7 +134,9 @@ class LeverScorer:
 
     def scores(self, Q: np.ndarray) -> np.ndarray:
         """[P, n] corrected identity scores of unit queries Q."""
-        raw = identity_scores(Q, self.G, self.labels, self.n_ids, self.lever.aggregation).astype(np.float64)
+        raw = np.concatenate([identity_score_block(Q[s:s + PROBE_BLOCK], self.G, self.labels, self.n_ids,
+                                                   self.lever.aggregation, self.grouped, self.centroids)
+                              for s in range(0, len(Q), PROBE_BLOCK)]).astype(np.float64)
         if self.norm is not None:
             return self.norm.apply(raw, np.arange(self.n_ids))
         return correct(raw, self.lever.correction, self.stats)

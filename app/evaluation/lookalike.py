@@ -149,7 +149,7 @@ def pooled_report(reports: list[dict]) -> dict:
     hubs["top_hubs"] = [{"identity": name, "top1": count, "share": count / hubs["answers"],
                          **({"gallery_photos": photos[name]} if name in photos else {})}
                         for name, count in answers.most_common(10)]
-    hubs["top1_counts"] = sorted(reports[0]["hubs"]["top1_counts"], reverse=True)
+    hubs["top1_counts"] = sorted(answers.values(), reverse=True)  # over all folds
     report = {"folds": len(reports), "photos": sum(r["photos"] for r in reports),
               "visitors": sum(r["visitors"] for r in reports),
               "gallery_identities": int(np.mean([r["gallery_identities"] for r in reports])),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import os
 
 import numpy as np
 import pytest
 
+from app.config import DEFAULTS
+from app.evaluation.synthetic import synthetic_rows, unit, write_synthetic
+from app.pipeline.galleries.rows import RowFile
+from app.pipeline.galleries.vector_index import PQIndex
 from app.pipeline.scoring.identity_norm import (
     NORM_FILE,
     IdentityNorm,
@@ -14,7 +19,13 @@ from app.pipeline.scoring.identity_norm import (
     fit_identity_norm,
     gallery_norm,
 )
-from app.pipeline.scoring.scorers import Aggregation, CosineScorer, aggregate_by_identity
+from app.pipeline.scoring.scorers import (
+    Aggregation,
+    CosineScorer,
+    IndexedCosineScorer,
+    aggregate_by_identity,
+    identity_scale,
+)
 from conftest import ROOT, read, require_setup, val_photos
 
 
@@ -37,8 +48,6 @@ def test_statistics_are_each_identitys_scores_over_the_stand_ins(demo, method):
     aggregation = Aggregation(method, 3)
     norm = fit_identity_norm(X, labels, n, aggregation, sample=len(X))  # every photo a stand-in
     by_hand = [[] for _ in range(n)]
-    from app.pipeline.scoring.scorers import identity_scale
-
     scale = identity_scale(X, labels)
     for row in range(len(X)):
         agg, _ = aggregate_by_identity((X @ X[row]).astype(np.float64), labels, n, aggregation,
@@ -67,8 +76,6 @@ def test_served_ranking_equals_normalising_every_identity(demo, method):
     aggregation = Aggregation(method, 3)
     norm = fit_identity_norm(X, labels, n, aggregation)
     scorer = CosineScorer(X)
-    from app.pipeline.scoring.scorers import identity_scale
-
     scale = identity_scale(X, labels) if method == "centroid" else None
     changed = 0
     for q in X[::3]:
@@ -121,24 +128,15 @@ def test_engine_serves_normalised_answers(make_app):
 
 def test_indexed_gallery_serves_the_stored_normalisation(demo, make_app, tmp_path):
     """The large-gallery path: the build stores the normalisation, the index's shortlist is ranked with it."""
-    from app.evaluation.synthetic import synthetic_rows, unit, write_synthetic
-    from app.pipeline.galleries.rows import RowFile
-    from app.pipeline.galleries.vector_index import PQIndex
-    from app.pipeline.scoring.scorers import IndexedCosineScorer
-
-    from app.config import DEFAULTS
-
     config = {**DEFAULTS, "HUB_CORRECTION": "znorm", "SCORE_AGGREGATE": "centroid"}
     gallery = write_synthetic(demo, str(tmp_path), "synth", 1500, config, seed=2, index=True)
     assert gallery.manifest["resemblance"]["hub_correction"] == "znorm"
     assert os.path.isfile(os.path.join(gallery.path, NORM_FILE))
     X, labels, n = np.asarray(gallery.embeddings), np.asarray(gallery.labels), len(gallery.identities)
     norm = gallery_norm(gallery.path, gallery.embeddings, labels, n, Aggregation("centroid"), "znorm")
-    assert norm.settings["stand_ins"] == len(X)  # the stored one: every row a stand-in
+    assert norm.settings["stand_ins"] == len(X)  # fewer rows than STAND_INS: every row a stand-in
     exact, indexed = CosineScorer(X), IndexedCosineScorer(RowFile(gallery.embeddings),
                                                           PQIndex(gallery.path, gallery.embeddings, "synth"), 200)
-    from app.pipeline.scoring.scorers import identity_scale
-
     scale, same = identity_scale(X, labels), 0
     members, _, _ = synthetic_rows(X[:86], 50, seed=5)  # new photos near the real faces
     for q in unit(members):
@@ -147,6 +145,5 @@ def test_indexed_gallery_serves_the_stored_normalisation(demo, make_app, tmp_pat
         same += indexed.rank(q, labels, gallery.identities, 5, Aggregation("centroid"), norm)[0].label == want
     assert same >= 49
     client = make_app(GALLERIES_DIR=str(tmp_path), GALLERY="synth", INDEX="ann", HUB_CORRECTION="znorm").test_client()
-    body = client.post("/api/v1/match", json={"image": __import__("base64").b64encode(
-        read(val_photos()[0][1])).decode()}).get_json()
+    body = client.post("/api/v1/match", json={"image": base64.b64encode(read(val_photos()[0][1])).decode()}).get_json()
     assert len(body["matches"]) == 5 and client.get("/readyz").get_json()["index"]["kind"] == "pq-fastscan"
