@@ -33,8 +33,8 @@ NAMES := app/datasets/demo_names.csv
 
 gallery: weights demo  ## build gallery "demo" from the demo train/ photos if none exists (upgraded, named)
 	@test -f instance/galleries/demo/manifest.json || $(FLASK) gallery build $(DEMO)/train --name demo --names $(NAMES)
-	@! grep -qs '"format": 1,' instance/galleries/demo/manifest.json || $(FLASK) gallery upgrade demo --names $(NAMES)
-	@grep -qs '"Ben Affleck"' instance/galleries/demo/identities.json || $(FLASK) gallery names demo $(NAMES)
+	@! grep -qsE '"format": (1|2),' instance/galleries/demo/manifest.json || $(FLASK) gallery upgrade demo --names $(NAMES)
+	@grep -qs '"birth_year"' instance/galleries/demo/identities.json || $(FLASK) gallery names demo $(NAMES)
 
 gallery-lfw: weights  ## download LFW (5,749 people; or LFW_ARCHIVE=path/lfw.tgz) and build gallery "lfw"
 	$(FLASK) gallery download lfw $(if $(LFW_ARCHIVE),--from $(LFW_ARCHIVE)) --resume

@@ -32,12 +32,12 @@ def gallery_summary() -> dict:
 
 
 def summarize(gallery) -> dict:
-    """Gallery name, rows, identities and up to FEATURED celebrities (identity, name, first row)."""
+    """Gallery name, rows, identities and up to FEATURED celebrities (identity, name, portrait row)."""
     counts = np.bincount(gallery.labels, minlength=len(gallery.identities))
     featured = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], gallery.identities[k]))[:FEATURED]
     return {"name": gallery.name, "rows": len(gallery), "identities": len(gallery.identities),
             "featured": [{"identity": gallery.identities[k], "name": gallery.names[k],
-                          "row": int(np.flatnonzero(gallery.labels == k)[0])}
+                          "row": gallery.portrait(k)}
                          for k in sorted(featured, key=lambda k: gallery.identities[k])]}
 
 
@@ -69,7 +69,7 @@ def match():
     """
     result = inputs.match_request(get_engine())
     cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
-              "row": m.row} for m in result.matches]
+              "row": m.portrait, "born": m.attributes.get("birth_year")} for m in result.matches]
     query = result.query
     return render_template("results.html", face=jpeg_data_url(query.thumbnail(PAGE_FACE_SIZE)),
                            faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
@@ -86,8 +86,10 @@ def celebrity(identity: str):
         k = gallery.identities.index(identity)
     except ValueError:
         abort(404, f"There is no celebrity “{identity}” in this gallery.")
-    rows = [int(r) for r in np.flatnonzero(gallery.labels == k)]
-    return render_template("celebrity.html", identity=identity, name=gallery.names[k], rows=rows)
+    portrait = gallery.portrait(k)
+    rows = [portrait] + [int(r) for r in np.flatnonzero(gallery.labels == k) if r != portrait]
+    return render_template("celebrity.html", identity=identity, name=gallery.names[k], rows=rows,
+                           born=gallery.attributes(k).get("birth_year"))
 
 
 @bp.route("/verify", methods=["GET", "POST"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,8 +46,9 @@ class Aggregation:
 class Match:
     """One matched identity: its best photo's row, that photo's cosine and the display score.
 
-    `label` indexes the gallery's identity table; `name` and `resemblance` (the percentile of the
-    aggregated score among non-gallery people's best matches) are filled in by the engine.
+    `label` indexes the gallery's identity table; `name`, `resemblance` (the percentile of the
+    aggregated score among non-gallery people's best matches), `portrait` (the row pages show for the
+    identity) and its attributes are filled in by the engine.
     """
 
     identity: str
@@ -58,6 +59,8 @@ class Match:
     raw: float = 0.0  # the aggregated row score before display mapping
     name: str = ""
     resemblance: float | None = None
+    portrait: int = -1
+    attributes: dict = field(default_factory=dict)  # gender, birth_year: what the gallery knows
 
 
 class Scorer(ABC):

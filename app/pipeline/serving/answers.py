@@ -61,7 +61,8 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
         "matches": [{"name": m.name or display_name(m.identity), "identity": m.identity,
                      "score": round(m.score, 4), "cosine": round(m.cosine, 4),
                      "resemblance": None if m.resemblance is None else round(m.resemblance, 1),
-                     "image_url": image_url(result.gallery, m.row)} for m in result.matches],
+                     "image_url": image_url(result.gallery, m.portrait if m.portrait >= 0 else m.row),
+                     **m.attributes} for m in result.matches],
     })
 
 

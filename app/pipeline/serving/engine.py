@@ -247,7 +247,8 @@ class Engine:
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
                               Aggregation.from_config(self.config))
         reference = self.resemblance_reference
-        matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference))
+        matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference),
+                           portrait=gallery.portrait(m.label), attributes=gallery.attributes(m.label))
                    for m in matches]
         timings = dict(query.timings, score=time.perf_counter() - t0)
         return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
