@@ -13,7 +13,7 @@ AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,12 +56,23 @@ test-slow: setup  ## heavy checks (LFW, long training) marked slow
 lint: install  ## ruff: lint and import order (settings in pyproject.toml)
 	$(BIN)/ruff check .
 
+# Each bench target writes its tables into docs/bench/ (with the command, machine, load and commit of the
+# run) and rebuilds docs/performance.md from them; bench/performance_template.md holds the page's prose.
+TABLES := docs/bench
+PAGE := $(PYTHON) bench/performance_page.py
+LOAD_ARGS ?=
+SUITE_RUNS ?= 3
+
+bench-docs:  ## rebuild docs/performance.md from bench/performance_template.md and the tables in docs/bench/
+	$(PAGE)
+
 bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs index scoring side by side, then served (ready, RSS)
 	test -f instance/galleries/synth100k/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 100000 --name synth100k --index
 	test -f instance/galleries/synth1m/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 1000000 --name synth1m
-	$(BIN)/python bench/index_scale.py --gallery synth100k
-	$(BIN)/python bench/index_scale.py --gallery synth1m
-	$(BIN)/python bench/gallery_serve.py --galleries demo,synth1m
+	$(BIN)/python bench/index_scale.py --gallery synth100k --markdown $(TABLES)/index_scale_synth100k.md
+	$(BIN)/python bench/index_scale.py --gallery synth1m --markdown $(TABLES)/index_scale_synth1m.md
+	$(BIN)/python bench/gallery_serve.py --galleries demo,synth1m --markdown $(TABLES)/gallery_serve.md
+	$(PAGE)
 
 $(BROWSER_VENV)/bin/activate: tests/browser/requirements.txt
 	$(PYTHON) -m venv $(BROWSER_VENV)
@@ -91,16 +102,40 @@ test-ray: setup $(RAY_STAMP)  ## the Ray engine of gallery builds equals the loc
 	$(BIN)/python -m pytest -q -m ray tests/pipeline
 
 bench-hostile: setup  ## bench/hostile.py: time and extra memory of crowds, huge decodes, crowd anchors
-	$(BIN)/python bench/hostile.py
+	$(BIN)/python bench/hostile.py --markdown $(TABLES)/hostile.md
+	$(PAGE)
 
 bench: setup  ## latency by stage, ONNX and TensorFlow runtimes side by side
-	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/latency.py --markdown $(TABLES)/latency.md
+	$(PAGE)
 
-bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110
-	$(BIN)/python bench/load.py
+bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110 (LOAD_ARGS="--open-seconds 300" for a soak)
+	$(BIN)/python bench/load.py $(LOAD_ARGS) --markdown $(TABLES)/load.md
+	$(PAGE)
 
 bench-build: setup  ## bench/build_speed.py: gallery build photos/s with 1 process and one per CPU (needs ../shared LFW)
-	$(BIN)/python bench/build_speed.py
+	$(BIN)/python bench/build_speed.py --markdown $(TABLES)/build_speed.md
+	$(PAGE)
+
+bench-scoring: install  ## bench/scoring.py: one query against a 100k synthetic gallery, naive similarity network vs the app's scorer
+	$(BIN)/python bench/scoring.py --markdown $(TABLES)/scoring.md
+	$(PAGE)
+
+bench-losses: setup  ## bench/losses.py: one learned model per loss against plain cosine (needs the LFW gallery: make gallery-lfw)
+	@test -f instance/galleries/lfw/manifest.json || { echo "bench-losses needs the LFW gallery: run 'make gallery-lfw'" >&2; exit 1; }
+	$(BIN)/python bench/losses.py --gallery lfw --markdown $(TABLES)/losses.md
+	$(PAGE)
+
+bench-crops: setup  ## bench/crop_variants.py: LFW verification accuracy per crop variant (needs ../shared LFW)
+	$(BIN)/python bench/crop_variants.py --markdown $(TABLES)/crop_variants.md
+	$(PAGE)
+
+# The page is rebuilt after each table so the suite's own check of it passes during the next runs.
+bench-suite: setup  ## the default test suite SUITE_RUNS times in a row, then as many times with every CPU kept busy
+	$(BIN)/python bench/suite_runs.py --runs $(SUITE_RUNS) --markdown $(TABLES)/suite_runs.md
+	$(PAGE)
+	$(BIN)/python bench/suite_runs.py --runs $(SUITE_RUNS) --load --markdown $(TABLES)/suite_runs_load.md
+	$(PAGE)
 
 docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
 	bash scripts/docker-check.sh

@@ -106,11 +106,15 @@ def _stream(resp: http.client.HTTPResponse, url: str, part: str, offset: int,
     return True
 
 
-def download(url: str, dest: str, sha256: str, progress: bool = True,
+def download(url: str, dest: str, sha256: str | None, progress: bool = True,
              timeout: float = 60.0) -> str:
-    """Download `url` to `dest` (resuming `dest.part`), check its sha256, rename it into place."""
-    sha256 = sha256.lower()
-    if os.path.isfile(dest) and sha256_file(dest) == sha256:
+    """Download `url` to `dest` (resuming `dest.part`), check its sha256, rename it into place.
+
+    `sha256` None: the publisher gives no checksum, so a complete `dest` is kept as it is and a
+    finished download is not checked (the caller records its sha256).
+    """
+    sha256 = sha256.lower() if sha256 is not None else None
+    if os.path.isfile(dest) and (sha256 is None or sha256_file(dest) == sha256):
         return dest
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     part = dest + PART_SUFFIX
@@ -126,7 +130,7 @@ def download(url: str, dest: str, sha256: str, progress: bool = True,
     else:
         raise DownloadError(f"cannot resume {url}: the server's byte ranges do not fit; "
                             f"{FROM_HINT}")
-    got = sha256_file(part)
+    got = sha256_file(part) if sha256 is not None else None
     if got != sha256:
         os.remove(part)
         raise ChecksumError(f"{url} has sha256 {got}, expected {sha256}; the download was "
