@@ -13,7 +13,7 @@ AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
+.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,18 @@ gallery: weights demo  ## build gallery "demo" from the demo train/ photos if no
 gallery-lfw: weights  ## download LFW (5,749 people; or LFW_ARCHIVE=path/lfw.tgz) and build gallery "lfw"
 	$(FLASK) gallery download lfw $(if $(LFW_ARCHIVE),--from $(LFW_ARCHIVE)) --resume
 
+gallery-celebs: weights  ## download IMDB-WIKI's IMDb crops (or IMDB_ARCHIVE=path/imdb_crop.tar) and build gallery "celebs"
+	$(FLASK) gallery download imdb-wiki $(if $(IMDB_ARCHIVE),--from $(IMDB_ARCHIVE)) --resume
+	@echo "Built the 2,000 IMDb celebrities with the most photos. Every celebrity of both sources (hours on 2 cores):"
+	@echo "  $(FLASK) gallery download imdb-wiki --subset both --all-identities"
+	@echo "On a Ray cluster, build the folder that command staged:"
+	@echo "  $(FLASK) gallery build instance/datasets/imdb-wiki/staged/both --name celebs --per-identity 20 \\"
+	@echo "    --names instance/datasets/imdb-wiki/staged/both/names.csv --engine ray --ray-address ADDR"
+	@echo "See docs/galleries.md (IMDB-WIKI)."
+
 setup: gallery
 
-run: setup  ## serve on http://127.0.0.1:$(PORT) with gunicorn (gallery lfw when built, else demo)
+run: setup  ## serve on http://127.0.0.1:$(PORT) with gunicorn (gallery celebs, else lfw when built, else demo)
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
 
 dev: setup  ## Flask's debug server (networks load at start-up, as under gunicorn)

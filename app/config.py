@@ -86,9 +86,10 @@ DEFAULTS: dict[str, Any] = {
     "EMBED_FLIP": False,
     # --- gallery & scoring ----------------------------------------------------------------
     # Gallery served by the app: instance/galleries/<GALLERY>. Empty: the first of
-    # GALLERY_PREFERENCE that has been built (LFW once `make gallery-lfw` ran, else the demo).
+    # GALLERY_PREFERENCE that has been built (the IMDb/Wikipedia celebrities once `make gallery-celebs`
+    # ran, else LFW once `make gallery-lfw` ran, else the demo).
     "GALLERY": "",
-    "GALLERY_PREFERENCE": ["lfw", "demo"],
+    "GALLERY_PREFERENCE": ["celebs", "lfw", "demo"],
     "TOP_K": 5,
     "TOP_K_MAX": 20,
     # Vector index: "exact" scores every row; "ann" uses the gallery's index (faiss PQ fast-scan,

@@ -1,17 +1,15 @@
-"""Gallery commands that embed photos: `flask gallery build`, `download` and `add` (the rest: gallery_versions.py)."""
+"""Gallery commands that embed photos: `flask gallery build` and `add` (downloads: gallery_download.py;
+versions: gallery_versions.py)."""
 
 from __future__ import annotations
-
-import os
-from dataclasses import replace
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from app.cli.common import open_gallery
-from app.config import datasets_dir, galleries_dir
-from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw, read_names
+from app.config import galleries_dir
+from app.datasets import read_names
 from app.extensions import get_engine
 from app.pipeline.builders.chunked_build import build_gallery
 from app.pipeline.builders.process_pool import default_workers, pool_runner
@@ -79,14 +77,15 @@ EXCLUDE_HELP = ("A takedown list of your own (JSON list of {\"id\", \"name\"} or
 
 def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = False,
                per_identity: int | None = None, engine_name: str = "local", ray_address: str | None = None,
-               ray_cpus: int | None = None, workers: int | None = None, exclude: tuple[str, ...] = ()) -> None:
+               ray_cpus: int | None = None, workers: int | None = None, exclude: tuple[str, ...] = (),
+               source: dict | None = None) -> None:
     """Build gallery NAME from SRC_DIR (in local processes, this one, or on Ray) and print the report."""
     excluded = takedowns(exclude)
     try:
         runner, detector, embedder = chunk_runner(engine_name, workers, ray_address, ray_cpus)
         report = build_gallery(src_dir, galleries(), name, detector, embedder, current_app.config,
                                names=names, resume=resume, per_identity=per_identity, runner=runner,
-                               takedowns=excluded)
+                               takedowns=excluded, source=source)
     except (StartupError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     echo_report(report)
@@ -119,33 +118,6 @@ def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool,
         raise click.UsageError("--workers is for the local engine (Ray: --ray-cpus)")
     build_into(src_dir, name, load_names(names_file), resume, per_identity, engine_name, ray_address, ray_cpus,
                workers, exclude)
-
-
-@gallery_cli.command("download")
-@click.argument("dataset", type=click.Choice(["lfw"]))
-@click.option("--name", default="lfw", show_default=True, help="Gallery to build from it.")
-@click.option("--url", help=f"Download from here instead of {LFW.url}.")
-@click.option("--sha256", help="The archive's sha256 (with --url).")
-@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
-              help="Use this lfw.tgz already on disk instead of downloading.")
-@click.option("--resume", is_flag=True, help="Continue a killed gallery build.")
-@click.option("--per-identity", type=click.IntRange(min=1), help=PER_IDENTITY_HELP)
-@click.option("--workers", type=click.IntRange(min=1), help=WORKERS_HELP)
-@click.option("--exclude", multiple=True, type=click.Path(exists=True, dir_okay=False), help=EXCLUDE_HELP)
-def gallery_download(dataset: str, name: str, url: str | None, sha256: str | None, from_file: str | None,
-                     resume: bool, per_identity: int | None, workers: int | None, exclude: tuple[str, ...]) -> None:
-    """Download Labeled Faces in the Wild (5,749 people), check and unpack it, build gallery NAME."""
-    if (url is None) != (sha256 is None):
-        raise click.UsageError("--url and --sha256 go together")
-    source = replace(LFW, url=url, sha256=sha256) if url else LFW
-    root = os.path.join(datasets_dir(current_app), "lfw")
-    os.makedirs(root, exist_ok=True)
-    try:
-        photos = fetch_lfw(root, source, from_file=from_file)
-    except (DownloadError, UnsafeArchive, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"LFW photos in {photos}")
-    build_into(photos, name, {}, resume, per_identity, workers=workers, exclude=exclude)
 
 
 @gallery_cli.command("add")

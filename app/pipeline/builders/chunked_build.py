@@ -157,14 +157,15 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
                   config: dict, names: dict[str, dict] | None = None, resume: bool = False,
                   base: Gallery | None = None, per_identity: int | None = None,
                   progress: bool = True, runner: ChunkRunner | None = None,
-                  takedowns: Takedowns | None = None) -> BuildReport:
+                  takedowns: Takedowns | None = None, source: dict | None = None) -> BuildReport:
     """Detect, crop and embed every photo of src_dir into a new version of gallery `name`.
 
     names maps folder ids to {"name": display name, other attributes}; base is a gallery whose
     rows are kept (photos it already holds are not embedded again); per_identity keeps the K best
     photos of each identity (app/pipeline/galleries/quality.py); runner is the engine that computes the
     chunks (default: the local one with detector and embedder; app/pipeline/builders/ray_actors.py: Ray);
-    the identities on `takedowns` are left out (their photos are counted as skipped, never read).
+    the identities on `takedowns` are left out (their photos are counted as skipped, never read);
+    `source` (where the photos came from: dataset, archives and checksums, terms) goes into the manifest.
     """
     runner = runner or local_runner(detector, embedder, config)
     if not os.path.isdir(src_dir):
@@ -190,7 +191,7 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
         if not columns["rows"]:
             raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
         report.seconds = time.perf_counter() - start
-        write_built_version(version, columns, report, base, config, name, per_identity, takedowns)
+        write_built_version(version, columns, report, base, config, name, per_identity, takedowns, source)
         if config["INDEX"] != "exact" and report.rows >= config["INDEX_MIN_ROWS"]:
             build_index(version, np.load(os.path.join(version, EMBEDDINGS_FILE), mmap_mode="r"))
         report.path = store.publish(galleries, name, version)

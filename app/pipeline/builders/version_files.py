@@ -34,7 +34,8 @@ def takedowns_manifest(takedowns: Takedowns | None, left_out: list[str]) -> dict
 
 
 def write_built_version(version: str, cols: dict, report, base: Gallery | None, config: dict, name: str,
-                        per_identity: int | None, takedowns: Takedowns | None = None) -> None:
+                        per_identity: int | None, takedowns: Takedowns | None = None,
+                        source: dict | None = None) -> None:
     """Write the arrays, the identity table, the resemblance reference and the manifest of a finished version."""
     matrix = np.asarray(cols["embedding"], np.float32)
     check_matrix(matrix, f"the embeddings of gallery {name}", "The build produced damaged rows.", sample=None)
@@ -57,6 +58,8 @@ def write_built_version(version: str, cols: dict, report, base: Gallery | None, 
         "thumbs": THUMBS_DIR,
         "takedowns": takedowns_manifest(takedowns, report.taken_down),
     }
+    if source:
+        manifest["source"] = source
     if per_identity:
         manifest["quality"] = {"per_identity": per_identity, "levels": list(LEVELS), "identities": report.quality}
     store.write_version(version, matrix, labels, table, rows, manifest, resemblance)
