@@ -1,20 +1,36 @@
-"""All configuration of LooksLike in one place.
+"""Every setting of LooksLike, declared once: its default and what it does (the module is longer than
+the others because it holds one commented entry per setting; docs/configuration.md explains the files).
 
-Precedence (later wins): the defaults below, ``instance/config.py``, environment variables
-prefixed ``LOOKSLIKE_`` (values parsed as JSON where possible, e.g. ``LOOKSLIKE_TOP_K=3``),
-then the ``overrides`` mapping passed to :func:`app.create_app` (tests, wsgi.py).
+A key is a setting only when it is declared in DEFAULTS below (or is one of Flask's own keys, or
+read by flask-limiter or flask-cors: EXTENSION_PREFIXES). app/settings.py resolves each one the
+same way in every process (the Flask app, gunicorn's master and worker, the CLI, the workers of a
+gallery build), later layers winning:
+
+1. DEFAULTS below (under gunicorn, CPU_SLOTS defaults to the worker's share of the CPUs);
+2. ``instance/config.py``: Python assignments of uppercase names (``TOP_K = 3``);
+3. environment variables prefixed ``LOOKSLIKE_``, parsed as JSON where possible, else kept as
+   text (``LOOKSLIKE_TOP_K=3``, ``LOOKSLIKE_GALLERY=celebs``; ``KEY__item`` sets one item of a dict);
+4. the ``overrides`` mapping passed to :func:`app.create_app` (tests, wsgi.py).
+
+The instance folder is <repository>/instance unless LOOKSLIKE_INSTANCE_PATH (or INSTANCE_PATH in
+the overrides) names another one.
+
+A name in 2 or 3 that is no setting (a typo such as MAX_CONTENT_LENGHT) is reported at start, in
+the app's log and by gunicorn, with the nearest real name.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # gunicorn.conf.py reads the declarations without loading Flask
+    from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     # --- requests -------------------------------------------------------------------------
-    # Largest accepted request body (bytes); larger uploads get HTTP 413.
+    # Largest accepted request body (bytes); larger uploads get HTTP 413 (gunicorn's worker then
+    # hands the request to the app at once instead of waiting for the body, app/http/buffering.py).
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     # Largest accepted image (width x height, decoded); larger ones get HTTP 413.
     "MAX_IMAGE_PIXELS": 40_000_000,
@@ -68,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
     # --- capacity and overload ----------------------------------------------------------------
     # Requests that run the networks (every POST) at once per process; the others wait their turn.
     # gunicorn threads beyond this answer /healthz, /readyz, pages and the 503s while matches run.
+    # Under gunicorn the default is the worker's share of the CPUs it may use (CPUs / WEB_CONCURRENCY,
+    # at least 1; gunicorn.conf.py), which instance/config.py or LOOKSLIKE_CPU_SLOTS replace; 1 elsewhere.
     "CPU_SLOTS": 1,
     # Longest a request may wait for a CPU slot (ms). A request whose expected wait (the queue
     # ahead times the recent time per request) is longer gets 503 "overloaded" with Retry-After at
@@ -76,7 +94,7 @@ DEFAULTS: dict[str, Any] = {
     # Whole-request budget (ms) from the moment the app sees it: work not finished by then is
     # abandoned between stages with 503 "deadline_exceeded" (a client has usually given up by then).
     "REQUEST_DEADLINE": 10000,
-    # Seconds sent in Retry-After with the 503s above.
+    # Seconds sent in Retry-After with the 503s above (also by gunicorn's worker, app/http/buffering.py).
     "RETRY_AFTER": 1,
     # --- embedding (FaceNet) --------------------------------------------------------------
     "EMBED_BATCH_SIZE": 32,
@@ -130,15 +148,16 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_MAX_ANCHORS": 10,
     "CHECK_CALIBRATION": {"a": 29.658, "b": -27.474, "threshold": 1.0940,
                           "fitted_on": "LFW gallery, 2710 simulated checks with 1-10 anchors"},
-    # --- request parsing (issue B: nothing a client sends takes the service down) ------------
+    # --- request parsing: bounds on what one client's request may cost ------------------------
     # Largest text (non-file) part of a multipart form, in bytes (Flask/werkzeug; 413 above).
     "MAX_FORM_MEMORY_SIZE": 500_000,
     # Most parts in one multipart form (werkzeug; 413 above).
     "MAX_FORM_PARTS": 1000,
     # Deepest nesting of a JSON body (our bodies need 2); deeper ones get 400 before parsing.
     "JSON_MAX_DEPTH": 32,
-    # Seconds a client may take to send the whole request body; slower ones get 408 and the
-    # worker thread is freed (in-process guard; nginx's client_body_timeout is the first line).
+    # Seconds a client may take to send the whole request; slower ones get 408. gunicorn's worker
+    # reads requests within it before any thread takes them (app/http/buffering.py); the app
+    # checks it again on its own body reads (nginx's client_body_timeout is the first line).
     "BODY_TIMEOUT": 60,
     # --- cross-origin, proxies, public URLs ------------------------------------------------
     # Origins whose pages may call the JSON API from a browser (CORS): a list, or a comma-separated
@@ -188,8 +207,8 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_ENABLED": True,
     # When set, /metrics needs "Authorization: Bearer <METRICS_TOKEN>".
     "METRICS_TOKEN": "",
-    # JSON access log lines (gunicorn, app/http/gunicorn.py) carry the client address only when
-    # true (environment: LOOKSLIKE_ACCESS_LOG_CLIENT=true). Never any photo data.
+    # gunicorn's JSON access log lines (app/http/serving.py) carry the client address only when
+    # true: the peer, or with TRUSTED_PROXIES the address those proxies forwarded. Never any photo data.
     "ACCESS_LOG_CLIENT": False,
     # --- start-up -------------------------------------------------------------------------
     # Register the operator commands (flask weights/gallery/train/evaluate ...). wsgi.py turns it
@@ -204,6 +223,32 @@ DEFAULTS: dict[str, Any] = {
     # and photo requests get 503, instead of the process failing to boot with a traceback.
     # wsgi.py sets it; elsewhere create_app raises the StartupError.
     "REPORT_STARTUP_ERRORS": False,
+    # --- files and folders ----------------------------------------------------------------
+    # The instance folder (per-deployment files: config.py, weights, datasets, galleries, models,
+    # calibration, API keys). None: <repository>/instance. It is chosen before instance/config.py
+    # is read, so only LOOKSLIKE_INSTANCE_PATH or the factory's overrides set it.
+    "INSTANCE_PATH": None,
+    # FaceNet's weights file; the converted ONNX networks live beside it.
+    # None: <instance>/weights/facenet_keras.weights.h5.
+    "WEIGHTS_PATH": None,
+    # Downloaded photo datasets (demo photos, LFW). None: <instance>/datasets.
+    "DATASETS_DIR": None,
+    # One folder per gallery. None: <instance>/galleries.
+    "GALLERIES_DIR": None,
+    # One folder per trained model (`flask train`). None: <instance>/models.
+    "MODELS_DIR": None,
+    # The API keys' hashes (`flask keys`). None: <instance>/api_keys.json.
+    "API_KEYS_FILE": None,
+}
+
+# Config keys that flask-limiter (RATELIMIT_*) and flask-cors (CORS_*) read themselves: settings too.
+EXTENSION_PREFIXES = ("RATELIMIT_", "CORS_")
+
+# LOOKSLIKE_* environment variables that are no setting: the browser tests' own switches. They are
+# never copied into the configuration and never reported as unknown.
+NOT_SETTINGS = {
+    "LOOKSLIKE_APP_PYTHON": "tests/browser: the interpreter that serves the app under test",
+    "LOOKSLIKE_TEST_SERVER": "tests/browser: the URL of a server already running, instead of starting one",
 }
 
 
@@ -238,11 +283,3 @@ def api_keys_path(app: Flask) -> str:
     """File of the API keys' hashes (`flask keys`): API_KEYS_FILE, else instance/api_keys.json."""
     return app.config.get("API_KEYS_FILE") or os.path.join(app.instance_path, "api_keys.json")
 
-
-def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
-    """Fill app.config from defaults, instance config, environment and overrides."""
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.from_prefixed_env("LOOKSLIKE")
-    if overrides:
-        app.config.from_mapping(overrides)
