@@ -36,7 +36,9 @@ def match() -> ResponseReturnValue:
     POST a photo (multipart `photo`, or JSON base64 `image`), get the face used and the top-k
     celebrity look-alikes. The `Server-Timing` header gives the time of each stage.
     """
-    result = inputs.match_request(get_engine())
+    asked = inputs.match_inputs()
+    result = get_engine().match(asked.photo, asked.top_k, asked.face_index)
+    prometheus.observe_stages(result.timings)
     resp = jsonify(match_answer(result, external_thumb_url))
     resp.headers["Server-Timing"] = server_timing(result.timings)
     return resp

@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
 
@@ -32,6 +33,11 @@ class Slots:
         self.waiting = 0
         self.seconds = 0.0  # running mean of the time a slot is held; 0 until the first request ends
         self._cond = threading.Condition()
+        # For tests, which decide when a match ends (None in service): `on_wait` is called, under the
+        # lock, when a request starts waiting for a slot; `on_hold` once a request holds a slot and its
+        # work is about to start (it may block, standing in for a long match).
+        self.on_wait: Callable[[], None] | None = None
+        self.on_hold: Callable[[], None] | None = None
 
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait for a slot (0 when one is free)."""
@@ -47,6 +53,8 @@ class Slots:
             end = time.monotonic() + timeout
             self.waiting += 1
             try:
+                if self.busy >= self.slots and self.on_wait is not None:
+                    self.on_wait()
                 while self.busy >= self.slots:
                     left = end - time.monotonic()
                     if left <= 0 or not self._cond.wait(left):
@@ -93,6 +101,8 @@ def admit() -> None:
     if client_gone(request.environ):
         raise ClientGone("The client closed the connection before its request was started.")
     deadline.set_deadline(arrived + budget)
+    if slots.on_hold is not None:
+        slots.on_hold()
 
 
 def leave(exc: BaseException | None = None) -> None:

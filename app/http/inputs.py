@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 
 import numpy as np
 from flask import current_app, request
 
-from app.http.prometheus import observe_stages
 from app.pipeline.errors import BadRequest
-from app.pipeline.serving.engine import Engine
-from app.pipeline.serving.results import MatchResult
 
 KEEP_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets: deleted
 AS_SQUARE = bytes.maketrans(b"{}", b"[]")  # depth does not depend on the kind of bracket
@@ -147,9 +145,19 @@ def decode_base64(text: str, field: str) -> bytes:
         raise BadRequest(f'Field "{field}" is not valid base64.', field=field) from exc
 
 
-def match_request(engine: Engine) -> MatchResult:
-    """Run the engine's match on the request's photo, `top_k` and optional `face` index."""
-    data = photo_bytes("photo", "image")
-    result = engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]), face_index())
-    observe_stages(result.timings)
-    return result
+@dataclass(frozen=True)
+class MatchInputs:
+    """What a match request asks for: the photo's bytes, how many matches, and which face (None: the
+    app picks the central one)."""
+
+    photo: bytes
+    top_k: int
+    face_index: int | None
+
+
+def match_inputs() -> MatchInputs:
+    """The photo (multipart `photo` or JSON `image`), `top_k` and optional `face` of a match request,
+    checked in that order."""
+    config = current_app.config
+    photo = photo_bytes("photo", "image")
+    return MatchInputs(photo, top_k(config["TOP_K"], config["TOP_K_MAX"]), face_index())

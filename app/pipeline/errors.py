@@ -85,12 +85,6 @@ class RequestTimeout(LooksLikeError):
     code = "request_timeout"
 
 
-class RateLimited(LooksLikeError):
-    """The caller sent more requests than its rate limit allows; try again later."""
-
-    code = "rate_limited"
-
-
 class Unavailable(LooksLikeError):
     """The service is not ready to answer (still loading); try again later."""
 

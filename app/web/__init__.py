@@ -8,7 +8,7 @@ import numpy as np
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from app.extensions import get_engine
-from app.http import inputs
+from app.http import inputs, prometheus
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
 
 bp = Blueprint("web", __name__)
@@ -67,7 +67,9 @@ def match():
     Every detected face's box goes to the page (data-* attributes) so that its script can draw
     them on the photo it still holds and re-post with `face=N`; nothing of the photo is kept here.
     """
-    result = inputs.match_request(get_engine())
+    asked = inputs.match_inputs()
+    result = get_engine().match(asked.photo, asked.top_k, asked.face_index)
+    prometheus.observe_stages(result.timings)
     cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
               "row": m.portrait, "born": m.attributes.get("birth_year")} for m in result.matches]
     query = result.query
