@@ -489,6 +489,8 @@
       body.append("photo", photo.blob, photo.blob.name || "photo.jpg");
       body.append("top_k", hero.dataset.topK);
       body.append("face", String(index));
+      var filters = JSON.parse(hero.dataset.filters || "{}");  // the same search, another face
+      Object.keys(filters).forEach(function (key) { body.append(key, String(filters[key])); });
       send(hero.dataset.matchUrl, body, function (stage, fraction) {
         if (stage === "upload") progress.show("Sending your photo… " + Math.round(fraction * 100) + "%", fraction * 0.999);
         else progress.show("Matching face " + (index + 1) + "…");

@@ -33,13 +33,22 @@ MATCH = {"type": "object", "required": ["name", "identity", "score", "cosine", "
     "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "(1 + cosine) / 2, or the learned model's "
               "similarity."},
     "cosine": {"type": "number", "minimum": -1, "maximum": 1},
-    "image_url": {"type": "string", "description": "The identity's best-matching gallery photo: absolute from "
-                  "PUBLIC_URL (or the trusted proxy's host), else a path on this server."}}}
+    "image_url": {"type": "string", "description": "The identity's portrait (its best gallery photo, whatever "
+                  "photo matched): absolute from PUBLIC_URL (or the trusted proxy's host), else a path on this "
+                  "server."},
+    "gender": {"type": "string", "enum": ["female", "male"], "description": "When the gallery records it."},
+    "birth_year": {"type": "integer", "description": "When the gallery records it."}}}
+FILTERS = {"type": "object", "required": ["celebrities", "left_out_unknown"], "properties": {
+    "gender": {"type": "string"}, "born_after": {"type": "integer"}, "born_before": {"type": "integer"},
+    "celebrities": {"type": "integer", "description": "Celebrities passing the filters."},
+    "left_out_unknown": {"type": "integer", "description": "Celebrities left out because the gallery does not "
+                         "record what a filter asks about (never left out silently)."}}}
 MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces_total", "faces_ignored", "faces",
                                              "gallery", "scorer", "matches"],
                 "properties": {"face": FACE, **COUNTS,
                                "faces": {"type": "array", "items": FACE}, "gallery": {"type": "string"},
-                               "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")}}}
+                               "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")},
+                               "filters": FILTERS}}
 VERDICT = {"probability": {"type": "number", "minimum": 0, "maximum": 1,
                            "description": "Calibrated probability of the same person."},
            "distance": {"type": "number"}, "threshold": {"type": "number"}}
@@ -85,13 +94,17 @@ def operations(app: Flask) -> dict[str, dict]:
     config = app.config
     top_k = {"type": "integer", "minimum": 1, "maximum": config["TOP_K_MAX"], "default": config["TOP_K"],
              "description": "Matches wanted (also accepted as a query parameter)."}
+    filters = {"gender": {"type": "string", "enum": ["female", "male"], "description": "Only celebrities of this "
+                          "gender."},
+               "born_after": {"type": "integer", "description": "Only celebrities born after this year."},
+               "born_before": {"type": "integer", "description": "Only celebrities born before this year."}}
     most = config["CHECK_MAX_ANCHORS"]
     mb = config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
     limit = f" The whole request body may be at most {mb:g} MB."
     return {
         "api.match": {"tags": ["match"], "requestBody": body(
-            {"photo": binary("The photo." + limit), "top_k": top_k},
-            {"image": base64("The photo."), "top_k": top_k}, (["photo"], ["image"])),
+            {"photo": binary("The photo." + limit), "top_k": top_k, **filters},
+            {"image": base64("The photo."), "top_k": top_k, **filters}, (["photo"], ["image"])),
             "responses": json_ok("MatchAnswer", "The face used and the top-k look-alikes.")},
         "api.verify": {"tags": ["verify"], "requestBody": body(
             {"photo1": binary("First photo." + limit), "photo2": binary("Second photo.")},

@@ -153,11 +153,24 @@ class MatchInputs:
     photo: bytes
     top_k: int
     face_index: int | None
+    filters: dict  # gender, born_after, born_before: those sent (the engine checks their values)
+
+
+def search_filters() -> dict:
+    """The optional filters of a search: `gender` (female|male), `born_after`, `born_before` (years)."""
+    gender = text_field("gender")
+    found = {"gender": gender.lower() if gender else None}
+    for name in ("born_after", "born_before"):
+        try:
+            found[name] = whole_number(name)
+        except BadRequest:
+            raise BadRequest(f'"{name}" must be a year, e.g. 1970.', field=name) from None
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def match_inputs() -> MatchInputs:
-    """The photo (multipart `photo` or JSON `image`), `top_k` and optional `face` of a match request,
-    checked in that order."""
+    """The photo (multipart `photo` or JSON `image`), `top_k`, optional `face` and filters of a match
+    request, checked in that order."""
     config = current_app.config
     photo = photo_bytes("photo", "image")
-    return MatchInputs(photo, top_k(config["TOP_K"], config["TOP_K_MAX"]), face_index())
+    return MatchInputs(photo, top_k(config["TOP_K"], config["TOP_K_MAX"]), face_index(), search_filters())

@@ -73,6 +73,12 @@ class FaceTooSmall(LooksLikeError):
     code = "face_too_small"
 
 
+class NoCelebrityPasses(LooksLikeError):
+    """The search's filters (gender, birth years) leave no celebrity of the gallery to compare with."""
+
+    code = "no_celebrity_passes"
+
+
 class Unauthorized(LooksLikeError):
     """An API key is required and the request has none, or a wrong one."""
 

@@ -68,7 +68,7 @@ def match():
     them on the photo it still holds and re-post with `face=N`; nothing of the photo is kept here.
     """
     asked = inputs.match_inputs()
-    result = get_engine().match(asked.photo, asked.top_k, asked.face_index)
+    result = get_engine().match(asked.photo, asked.top_k, asked.face_index, asked.filters)
     prometheus.observe_stages(result.timings)
     cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
               "row": m.portrait, "born": m.attributes.get("birth_year")} for m in result.matches]
@@ -77,7 +77,7 @@ def match():
                            faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
-                           scorer=result.scorer)
+                           scorer=result.scorer, filters=result.filters, filters_sent=asked.filters)
 
 
 @bp.get("/celebrity/<identity>")

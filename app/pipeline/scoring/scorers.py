@@ -97,17 +97,21 @@ class Scorer(ABC):
         return best
 
     def rank(self, query: np.ndarray, labels: np.ndarray, identities: list[str], top_k: int,
-             aggregation: Aggregation) -> list[Match]:
+             aggregation: Aggregation, allowed: np.ndarray | None = None) -> list[Match]:
         """Top-k distinct identities, aggregated over the best rows only (never a sort of every row).
 
         The shortlist grows until it holds at least top_k identities, so "max" is exact; "mean_n"
-        averages each identity's best rows within the shortlist.
+        averages each identity's best rows within the shortlist. `allowed` (bool per identity)
+        restricts the answer to those identities.
         """
         best, n = self.candidates(query), len(labels)
         m = min(n, max(SHORTLIST_MIN, top_k * max(aggregation.mean_n, 1) * SHORTLIST_PER_MATCH))
         while True:
             rows, scores = best(m)
-            if m >= n or len(rows) < m or len(np.unique(labels[rows])) >= top_k:
+            found = len(rows)
+            if allowed is not None:
+                rows, scores = rows[allowed[labels[rows]]], scores[allowed[labels[rows]]]
+            if m >= n or found < m or len(np.unique(labels[rows])) >= top_k:
                 break
             m = min(n, m * 4)
         scale = None

@@ -63,6 +63,7 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
                      "resemblance": None if m.resemblance is None else round(m.resemblance, 1),
                      "image_url": image_url(result.gallery, m.portrait if m.portrait >= 0 else m.row),
                      **m.attributes} for m in result.matches],
+        **({"filters": result.filters} if result.filters else {}),
     })
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.pipeline import deadline
-from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
+from app.pipeline.errors import BadRequest, LooksLikeError, NoCelebrityPasses, StartupError
 from app.pipeline.galleries.reader import Gallery
 from app.pipeline.galleries.rows import row_source
 from app.pipeline.galleries.vector_index import PQIndex, has_index
@@ -23,6 +23,7 @@ from app.pipeline.networks.runtime import resolve_runtime
 from app.pipeline.photos.analysis import FaceResult, analyze_photo, analyze_photos
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
+from app.pipeline.scoring.attribute_filter import AttributeFilter, allowed_identities
 from app.pipeline.scoring.resemblance import percentile, reference_scores
 from app.pipeline.scoring.scorers import Aggregation, CosineScorer, IndexedCosineScorer, Scorer
 from app.pipeline.scoring.verification import check, load_calibration, subject_anchors, verify
@@ -238,21 +239,35 @@ class Engine:
             results.append(result)
         return results
 
-    def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
-        """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
+    def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None,
+              filters: dict | None = None) -> MatchResult:
+        """Top-k celebrities that look most like the main face of the photo (or face `face_index`),
+        among those passing `filters` (gender, born_after, born_before; checked before any work)."""
+        allowed, echo = self.allowed_identities(AttributeFilter(**(filters or {})))
         query = self.analyze(data, face_index=face_index)
         deadline.check("score")
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
         matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
-                              Aggregation.from_config(self.config))
+                              Aggregation.from_config(self.config), allowed=allowed)
         reference = self.resemblance_reference
         matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference),
                            portrait=gallery.portrait(m.label), attributes=gallery.attributes(m.label))
                    for m in matches]
         timings = dict(query.timings, score=time.perf_counter() - t0)
         return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
-                           scorer=scorer.name)
+                           scorer=scorer.name, filters=echo)
+
+    def allowed_identities(self, filters: AttributeFilter) -> tuple[np.ndarray | None, dict]:
+        """(bool per identity, or None: all; what the answer says of the filters)."""
+        if not filters:
+            return None, {}
+        gallery = self.gallery
+        allowed, unknown = allowed_identities(gallery.path, gallery.identity_table, filters)
+        if not allowed.any():
+            raise NoCelebrityPasses(f"No celebrity of gallery '{gallery.name}' passes these filters "
+                                    f"({unknown} have no recorded value for them); widen the search.")
+        return allowed, {**filters.to_dict(), "celebrities": int(allowed.sum()), "left_out_unknown": unknown}
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.pipeline.photos.analysis import FaceResult
 from app.pipeline.scoring.scorers import Match
@@ -18,6 +18,7 @@ class MatchResult:
     timings: dict[str, float]
     gallery: str
     scorer: str
+    filters: dict = field(default_factory=dict)  # the filters in force and who they left out for lack of data
 
 
 @dataclass
