@@ -221,8 +221,8 @@ def test_cap_and_top_choice(folders, tmp_path):
     assert [i.key for i in top] == ["imdb-1", "imdb-3"]
     assert report.kept == 4 and report.read == report.kept + sum(report.dropped.values())
     names = read_names(write_names_csv(top, str(tmp_path / "names.csv")))
-    assert names == {"imdb-1": {"name": "Ben Affleck", "gender": "male", "birth_year": "1972"},
-                     "imdb-3": {"name": "Madonna", "gender": "female", "birth_year": "1958"}}
+    assert names == {"imdb-1": {"name": "Ben Affleck", "gender": "male", "birth_year": 1972},
+                     "imdb-3": {"name": "Madonna", "gender": "female", "birth_year": 1958}}
     with pytest.raises(ValueError):
         cap_photos(identities, 0)
 

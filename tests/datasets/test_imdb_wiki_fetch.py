@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 
 import pytest
 
@@ -14,30 +13,10 @@ from app.datasets.download import ChecksumError, DownloadError
 from app.datasets.imdb_wiki import IMDB, WIKI, StructureError, read_metadata, select
 from app.datasets.imdb_wiki_fetch import DiskSpaceError, fetch_imdb_wiki, plan_sources, remote_size
 
-from .conftest import FileServer
 from .imdb_wiki_fixture import write_crop_tar
 
 PORTS = range(8550, 8600)
 PLENTY = lambda _path: 1 << 50  # noqa: E731  a disk that always has room
-
-
-@pytest.fixture
-def server():
-    """A FileServer (Range support, request log, cut-off bodies) on a port of 8550-8599."""
-    for port in PORTS:
-        try:
-            srv = FileServer(("127.0.0.1", port))
-            break
-        except OSError:
-            continue
-    else:
-        pytest.skip(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
 
 
 @pytest.fixture

@@ -33,19 +33,19 @@ def test_imports_are_stdlib_tqdm_or_relative():
                 assert top in sys.stdlib_module_names or top in allowed, f"{name} imports {top}"
 
 
-def test_imports_without_flask_or_click():
-    code = ("import sys; import app.datasets as d; "
+def assert_imports_alone(statement: str, check: str = "True") -> None:
+    """Run `statement` in a fresh interpreter: no flask, click, werkzeug or scipy may be loaded by it."""
+    code = (f"import sys; {statement}; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'click', 'werkzeug', 'scipy'));"
-            "assert not bad, bad; assert d.LFW.folder == 'lfw'; print('ok')")
+            f"assert not bad, bad; assert {check}; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(PACKAGE)),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_imports_without_flask_or_click():
+    assert_imports_alone("import app.datasets as d", "d.LFW.folder == 'lfw'")
 
 
 def test_imdb_wiki_modules_import_without_flask_click_or_scipy():
-    code = ("import sys; import app.datasets.imdb_wiki_fetch, app.datasets.imdb_wiki_identities; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'click', 'werkzeug', 'scipy'));"
-            "assert not bad, bad; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(PACKAGE)),
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert_imports_alone("import app.datasets.imdb_wiki_fetch, app.datasets.imdb_wiki_identities")
