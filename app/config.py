@@ -109,6 +109,12 @@ DEFAULTS: dict[str, Any] = {
     "GALLERY": "",
     "GALLERY_PREFERENCE": ["celebs", "lfw", "demo"],
     "TOP_K": 5,
+    # Photos of one visitor a match may carry (multipart `photo` repeated, JSON `images`): each must
+    # show the same person (verification calibration), and they are matched together.
+    "MATCH_PHOTOS_MAX": 3,
+    # Two of those photos are "different people" when the verification calibration gives them a
+    # probability of the same person below this (the F1 threshold refuses 4% of one person's pairs).
+    "MATCH_SAME_PERSON_MIN_P": 0.01,
     "TOP_K_MAX": 20,
     # Vector index: "exact" scores every row; "ann" uses the gallery's index (faiss PQ fast-scan,
     # built by `flask gallery build` above INDEX_MIN_ROWS or by `flask gallery index`); "auto":

@@ -37,7 +37,7 @@ def match() -> ResponseReturnValue:
     celebrity look-alikes. The `Server-Timing` header gives the time of each stage.
     """
     asked = inputs.match_inputs()
-    result = get_engine().match(asked.photo, asked.top_k, asked.face_index, asked.filters)
+    result = get_engine().match(asked.photos, asked.top_k, asked.face_index, asked.filters)
     prometheus.observe_stages(result.timings)
     resp = jsonify(match_answer(result, external_thumb_url))
     resp.headers["Server-Timing"] = server_timing(result.timings)

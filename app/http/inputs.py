@@ -150,7 +150,7 @@ class MatchInputs:
     """What a match request asks for: the photo's bytes, how many matches, and which face (None: the
     app picks the central one)."""
 
-    photo: bytes
+    photos: list[bytes]  # one, or up to MATCH_PHOTOS_MAX of one person
     top_k: int
     face_index: int | None
     filters: dict  # gender, born_after, born_before: those sent (the engine checks their values)
@@ -168,9 +168,37 @@ def search_filters() -> dict:
     return {k: v for k, v in found.items() if v is not None}
 
 
+def match_photos() -> list[bytes]:
+    """The photos of a match: multipart `photo` (repeated for several), or JSON `image` or `images`."""
+    most = current_app.config["MATCH_PHOTOS_MAX"]
+    body = json_body()
+    several = len(request.files.getlist("photo")) > 1 if body is None else body.get("images") is not None
+    if not several:
+        return [photo_bytes("photo", "image")]
+    if body is not None and body.get("image") is not None:
+        raise BadRequest('Send "image" (one photo) or "images" (several), not both.', field="images")
+    photos = photo_list("photo", "images", most)
+    if not photos:
+        raise BadRequest('"images" is empty: send at least one base64 photo.', field="images")
+    return photos
+
+
+def photo_count() -> int:
+    """How many photos a request carries (1 for anything else): the rate limit counts each."""
+    body = json_body()
+    if body is not None:
+        images = body.get("images")
+        return len(images) if isinstance(images, list) and images else 1
+    return max(1, len(request.files.getlist("photo")))
+
+
 def match_inputs() -> MatchInputs:
-    """The photo (multipart `photo` or JSON `image`), `top_k`, optional `face` and filters of a match
-    request, checked in that order."""
+    """The photos (multipart `photo`, JSON `image` or `images`), `top_k`, optional `face` (one photo
+    only) and filters of a match request, checked in that order."""
     config = current_app.config
-    photo = photo_bytes("photo", "image")
-    return MatchInputs(photo, top_k(config["TOP_K"], config["TOP_K_MAX"]), face_index(), search_filters())
+    photos = match_photos()
+    face = face_index()
+    if face is not None and len(photos) > 1:
+        raise BadRequest('"face" picks a face of one photo; with several photos each photo\'s main face is used.',
+                         field="face")
+    return MatchInputs(photos, top_k(config["TOP_K"], config["TOP_K_MAX"]), face, search_filters())

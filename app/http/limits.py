@@ -1,9 +1,10 @@
 """Rate limits (flask-limiter): RATE_LIMIT per API key, else per client address, on every POST.
 
-The POSTs are what runs the networks (match, verify, check: page or API); pages, health probes,
-thumbnails and metrics are not counted. Counters live in RATE_LIMIT_STORAGE_URI: memory (one per
-process) by default, Redis to share them between gunicorn workers and hosts. Behind a proxy the
-client address is the proxy's unless TRUSTED_PROXIES is set.
+The POSTs are what runs the networks (match, verify, check: page or API), each photo of a
+several-photo match counted once; pages, health probes, thumbnails and metrics are not counted.
+Counters live in RATE_LIMIT_STORAGE_URI: memory (one per process) by default, Redis to share them
+between gunicorn workers and hosts. Behind a proxy the client address is the proxy's unless
+TRUSTED_PROXIES is set.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 
 from flask import Flask, g, request
 from flask_limiter import Limiter
+
+from app.http.inputs import photo_count
 
 
 def client_key() -> str:
@@ -34,4 +37,5 @@ def init_app(app: Flask) -> Limiter | None:
     logging.getLogger("flask-limiter").setLevel(logging.WARNING)
     return Limiter(client_key, app=app, default_limits=[rate], default_limits_exempt_when=not_counted,
                    storage_uri=app.config["RATE_LIMIT_STORAGE_URI"], strategy=app.config["RATE_LIMIT_STRATEGY"],
-                   headers_enabled=True, swallow_errors=True, key_prefix="lookslike")
+                   headers_enabled=True, swallow_errors=True, key_prefix="lookslike",
+                   default_limits_cost=photo_count)  # a request with 3 photos counts 3

@@ -73,6 +73,12 @@ class FaceTooSmall(LooksLikeError):
     code = "face_too_small"
 
 
+class DifferentPeople(LooksLikeError):
+    """Several photos of "one visitor" show different people."""
+
+    code = "different_people"
+
+
 class NoCelebrityPasses(LooksLikeError):
     """The search's filters (gender, birth years) leave no celebrity of the gallery to compare with."""
 

@@ -68,7 +68,7 @@ def match():
     them on the photo it still holds and re-post with `face=N`; nothing of the photo is kept here.
     """
     asked = inputs.match_inputs()
-    result = get_engine().match(asked.photo, asked.top_k, asked.face_index, asked.filters)
+    result = get_engine().match(asked.photos, asked.top_k, asked.face_index, asked.filters)
     prometheus.observe_stages(result.timings)
     cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
               "row": m.portrait, "born": m.attributes.get("birth_year")} for m in result.matches]

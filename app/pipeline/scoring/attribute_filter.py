@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.pipeline.errors import BadRequest
+from app.pipeline.errors import BadRequest, NoCelebrityPasses
+from app.pipeline.galleries.reader import Gallery
 
 GENDERS = ("female", "male")
 CACHED = 256  # filter combinations remembered per process (a visitor's choices repeat; a table scan does not)
@@ -70,3 +71,14 @@ def allowed_identities(version: str, table: list[dict], filters: AttributeFilter
             _ALLOWED.clear()
         found = _ALLOWED[key] = filters.allowed(table)
     return found
+
+
+def allowed_in(gallery: Gallery, filters: AttributeFilter) -> tuple[np.ndarray | None, dict]:
+    """(bool per identity of the gallery, or None: no filter; what the answer says of the filters)."""
+    if not filters:
+        return None, {}
+    allowed, unknown = allowed_identities(gallery.path, gallery.identity_table, filters)
+    if not allowed.any():
+        raise NoCelebrityPasses(f"No celebrity of gallery '{gallery.name}' passes these filters ({unknown} have "
+                                "no recorded value for them); widen the search.")
+    return allowed, {**filters.to_dict(), "celebrities": int(allowed.sum()), "left_out_unknown": unknown}

@@ -10,12 +10,12 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from app.pipeline import deadline
-from app.pipeline.errors import BadRequest, LooksLikeError, NoCelebrityPasses, StartupError
+from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
 from app.pipeline.galleries.reader import Gallery
 from app.pipeline.galleries.rows import row_source
 from app.pipeline.galleries.vector_index import PQIndex, has_index
@@ -23,12 +23,13 @@ from app.pipeline.networks.runtime import resolve_runtime
 from app.pipeline.photos.analysis import FaceResult, analyze_photo, analyze_photos
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
-from app.pipeline.scoring.attribute_filter import AttributeFilter, allowed_identities
-from app.pipeline.scoring.resemblance import percentile, reference_scores
+from app.pipeline.scoring.attribute_filter import AttributeFilter, allowed_in
+from app.pipeline.scoring.photo_sets import check_one_person, combine
+from app.pipeline.scoring.resemblance import reference_scores
 from app.pipeline.scoring.scorers import Aggregation, CosineScorer, IndexedCosineScorer, Scorer
 from app.pipeline.scoring.verification import check, load_calibration, subject_anchors, verify
 from app.pipeline.serving.engine_loading import process_detector, process_embedder, running
-from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult
+from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult, named
 
 ANCHOR_MIN_SIDE = 256  # px: the smallest detection side of a subject check's anchors
 
@@ -239,35 +240,31 @@ class Engine:
             results.append(result)
         return results
 
-    def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None,
+    def match(self, data: bytes | list[bytes], top_k: int | None = None, face_index: int | None = None,
               filters: dict | None = None) -> MatchResult:
-        """Top-k celebrities that look most like the main face of the photo (or face `face_index`),
-        among those passing `filters` (gender, born_after, born_before; checked before any work)."""
-        allowed, echo = self.allowed_identities(AttributeFilter(**(filters or {})))
-        query = self.analyze(data, face_index=face_index)
+        """Top-k celebrities that look most like the main face of the photo (or face `face_index`), or of
+        up to MATCH_PHOTOS_MAX photos of one person together, among those passing `filters` (gender,
+        born_after, born_before; checked before any work)."""
+        allowed, echo = allowed_in(self.gallery, AttributeFilter(**(filters or {})))
+        photos = [data] if isinstance(data, bytes) else list(data)
+        if len(photos) == 1:
+            faces = [self.analyze(photos[0], face_index=face_index)]
+            embedding = faces[0].embedding
+        else:
+            fields = [f"photo[{i}]" for i in range(len(photos))]
+            faces = self.analyze_all(photos, fields)
+            embeddings = np.stack([face.embedding for face in faces])
+            check_one_person(embeddings, fields, self.scorer, self.calibration, self.config["MATCH_SAME_PERSON_MIN_P"])
+            embedding = combine(embeddings)
         deadline.check("score")
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
-        matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
+        matches = scorer.rank(embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
                               Aggregation.from_config(self.config), allowed=allowed)
-        reference = self.resemblance_reference
-        matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference),
-                           portrait=gallery.portrait(m.label), attributes=gallery.attributes(m.label))
-                   for m in matches]
-        timings = dict(query.timings, score=time.perf_counter() - t0)
-        return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
-                           scorer=scorer.name, filters=echo)
-
-    def allowed_identities(self, filters: AttributeFilter) -> tuple[np.ndarray | None, dict]:
-        """(bool per identity, or None: all; what the answer says of the filters)."""
-        if not filters:
-            return None, {}
-        gallery = self.gallery
-        allowed, unknown = allowed_identities(gallery.path, gallery.identity_table, filters)
-        if not allowed.any():
-            raise NoCelebrityPasses(f"No celebrity of gallery '{gallery.name}' passes these filters "
-                                    f"({unknown} have no recorded value for them); widen the search.")
-        return allowed, {**filters.to_dict(), "celebrities": int(allowed.sum()), "left_out_unknown": unknown}
+        timings = {key: sum(face.timings.get(key, 0.0) for face in faces) for key in faces[0].timings}
+        return MatchResult(query=faces[0], matches=named(matches, gallery, self.resemblance_reference),
+                           timings=dict(timings, score=time.perf_counter() - t0), gallery=gallery.name,
+                           scorer=scorer.name, filters=echo, photos=faces)
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""
