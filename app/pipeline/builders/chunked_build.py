@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.pipeline.builders import label_cleaning
 from app.pipeline.builders.photo_batches import list_photos, photo_records
 from app.pipeline.galleries import store
 from app.pipeline.galleries.quality import LEVELS, select_per_identity
@@ -62,6 +63,7 @@ class BuildReport:
     resumed_photos: int = 0  # photos whose chunk a killed build had already finished
     added_to: int = 0  # rows kept from the gallery added to
     quality: dict = field(default_factory=dict)  # per identity: photos kept and the level that let them
+    cleaning: label_cleaning.CleaningOutcome | None = None  # the photos cleaning dropped, with their reasons
 
     def summary(self) -> str:
         """One line for the terminal, with the throughput."""
@@ -73,6 +75,7 @@ class BuildReport:
         if self.quality:
             relaxed = sum(q["level"] > 0 for q in self.quality.values())
             extra += f"; best photos kept per identity ({relaxed} identities needed relaxed thresholds)"
+        extra += f"; {self.cleaning.summary()}" if self.cleaning else ""
         return (f"gallery {self.name}: {self.rows} faces of {self.identities} "
                 f"identities from {self.photos} photos in {self.seconds:.1f}s ({rate:.1f} photos/s); "
                 f"skipped: {skipped}{extra}")
@@ -160,13 +163,14 @@ def _chunks(work: str, items, runner: ChunkRunner, config: dict, desc: str, prog
 def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | None, embedder: Embedder | None,
                   config: dict, names: dict[str, dict] | None = None, resume: bool = False,
                   base: Gallery | None = None, per_identity: int | None = None,
-                  progress: bool = True, runner: ChunkRunner | None = None) -> BuildReport:
+                  progress: bool = True, runner: ChunkRunner | None = None, clean: bool = False) -> BuildReport:
     """Detect, crop and embed every photo of src_dir into a new version of gallery `name`.
 
     names maps folder ids to {"name": display name, other attributes}; base is a gallery whose
     rows are kept (photos it already holds are not embedded again); per_identity keeps the K best
     photos of each identity (app/pipeline/galleries/quality.py); runner is the engine that computes the
-    chunks (default: the local one with detector and embedder; app/pipeline/builders/ray_actors.py: Ray).
+    chunks (default: the local one with detector and embedder; app/pipeline/builders/ray_actors.py: Ray);
+    clean drops the photos that disagree with their identity first (app/pipeline/builders/label_cleaning.py).
     """
     runner = runner or local_runner(detector, embedder, config)
     if not os.path.isdir(src_dir):
@@ -184,9 +188,12 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
     report = BuildReport(name=name, path="", source_dir=os.path.abspath(src_dir), photos=len(items))
     version = store.new_version(galleries, name)
     try:
-        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity)
+        cleaning = label_cleaning.CleaningSettings.from_config(config) if clean else None
+        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity,
+                            cleaning)
         if not columns["rows"]:
-            raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
+            left = " left after cleaning" if report.cleaning else ""
+            raise ValueError(f"no usable face{left} in any of the {len(items)} photos of {src_dir}")
         report.seconds = time.perf_counter() - start
         _write(version, columns, report, base, config, name, per_identity)
         if config["INDEX"] != "exact" and report.rows >= config["INDEX_MIN_ROWS"]:
@@ -200,7 +207,7 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
 
 
 def _assemble(work, version, items, base, runner: ChunkRunner, config, names, progress, report,
-              per_identity: int | None = None) -> dict:
+              per_identity: int | None = None, cleaning: label_cleaning.CleaningSettings | None = None) -> dict:
     """Run or reuse every chunk; gather rows, thumbnails and the identity table into `version`."""
     table = list(base.identity_table) if base is not None else []
     index = {entry["id"]: k for k, entry in enumerate(table)}
@@ -232,13 +239,19 @@ def _assemble(work, version, items, base, runner: ChunkRunner, config, names, pr
             report.skipped_files.append((items[c * size + int(i)][1], str(reason)))
     out = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
     order = np.arange(len(thumbs))
+    if cleaning and len(order):  # before the quality loop: a wrong face must not take a best-photo place
+        report.cleaning = label_cleaning.clean_build(out["embedding"], out["label"], out["source"], table, cleaning)
+        order = report.cleaning.rows
     if per_identity:
-        order, report.quality = select_per_identity(out["label"], out["photo_side"], out["box"],
-                                                    out["confidence"], per_identity)
-        report.quality = {table[k]["id"]: v for k, v in report.quality.items()}
+        best, report.quality = select_per_identity(out["label"][order], out["photo_side"][order],
+                                                   out["box"][order], out["confidence"][order], per_identity)
+        order, report.quality = order[best], {table[k]["id"]: v for k, v in report.quality.items()}
     for row, src in enumerate(order):
         link_or_copy(thumbs[src], thumb_path(version, row))
-    return {"rows": len(order), "table": table, **{k: v[order] if len(v) else v for k, v in out.items()}}
+    cols = {k: v[order] if len(v) else v for k, v in out.items()}
+    if cleaning:  # an identity dropped whole leaves the table
+        cols["label"], table = label_cleaning.without_empty_identities(cols["label"], table)
+    return {"rows": len(order), "table": table, **cols}
 
 
 def _write(version: str, cols: dict, report: BuildReport, base: Gallery | None, config: dict, name: str,
@@ -266,6 +279,8 @@ def _write(version: str, cols: dict, report: BuildReport, base: Gallery | None, 
     }
     if per_identity:
         manifest["quality"] = {"per_identity": per_identity, "levels": list(LEVELS), "identities": report.quality}
+    if report.cleaning:
+        manifest["cleaning"] = report.cleaning.manifest(SKIPPED_LISTED)
     store.write_version(version, matrix, labels, cols["table"],
                         {"source": cols["source"], "box": cols["box"].astype(np.int32).reshape(-1, 4),
                          "confidence": cols["confidence"].astype(np.float32),
