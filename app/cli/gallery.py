@@ -25,11 +25,13 @@ def galleries() -> str:
 
 
 def echo_report(report) -> None:
-    """The skipped files (first 20) and the summary line of a build."""
-    for path, reason in report.skipped_files[:20]:
-        click.echo(f"  skipped ({reason}): {path}")
-    if len(report.skipped_files) > 20:
-        click.echo(f"  ... and {len(report.skipped_files) - 20} more (see manifest.json)")
+    """The skipped files and the photos cleaning dropped (first 20 of each), then the summary line of a build."""
+    dropped = report.cleaning.dropped_files if report.cleaning else []
+    for what, files in (("skipped", report.skipped_files), ("dropped", dropped)):
+        for path, reason in files[:20]:
+            click.echo(f"  {what} ({reason}): {path}")
+        if len(files) > 20:
+            click.echo(f"  ... and {len(files) - 20} more {what} (see manifest.json)")
     click.echo(report.summary())
 
 
@@ -46,6 +48,8 @@ def load_names(path: str | None) -> dict[str, dict]:
 
 PER_IDENTITY_HELP = ("Keep the K best photos of each identity (resolution, detection confidence, face size; "
                      "thresholds relaxed step by step when fewer than K pass).")
+CLEAN_HELP = ("Drop the photos that disagree with the rest of their identity (wrong labels) and identities of 3+ "
+              "photos that agree on no one person, before the quality loop; each is listed in the report.")
 NAMES_HELP = "CSV of display names and attributes: VGGFace2 identity_meta.csv or folder,name[,gender]."
 
 
@@ -78,14 +82,14 @@ EXCLUDE_HELP = ("A takedown list of your own (JSON list of {\"id\", \"name\"} or
 def build_into(src_dir: str, name: str, names: dict[str, dict], resume: bool = False,
                per_identity: int | None = None, engine_name: str = "local", ray_address: str | None = None,
                ray_cpus: int | None = None, workers: int | None = None, exclude: tuple[str, ...] = (),
-               source: dict | None = None) -> None:
+               source: dict | None = None, clean: bool = False) -> None:
     """Build gallery NAME from SRC_DIR (in local processes, this one, or on Ray) and print the report."""
     excluded = takedowns(exclude)
     try:
         runner, detector, embedder = chunk_runner(engine_name, workers, ray_address, ray_cpus)
         report = build_gallery(src_dir, galleries(), name, detector, embedder, current_app.config,
                                names=names, resume=resume, per_identity=per_identity, runner=runner,
-                               takedowns=excluded, source=source)
+                               takedowns=excluded, source=source, clean=clean)
     except (StartupError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     echo_report(report)
@@ -100,6 +104,7 @@ WORKERS_HELP = "Local processes that detect and embed (default: BUILD_WORKERS, e
 @click.option("--names", "names_file", type=click.Path(exists=True, dir_okay=False), help=NAMES_HELP)
 @click.option("--resume", is_flag=True, help="Continue a killed build of NAME from its last finished chunk.")
 @click.option("--per-identity", type=click.IntRange(min=1), help=PER_IDENTITY_HELP)
+@click.option("--clean/--no-clean", default=False, show_default=True, help=CLEAN_HELP)
 @click.option("--engine", "engine_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where photos are decoded, detected and embedded: this process, or Ray actors "
                    "(optional extra: pip install -r requirements-ray.txt).")
@@ -109,15 +114,15 @@ WORKERS_HELP = "Local processes that detect and embed (default: BUILD_WORKERS, e
 @click.option("--workers", type=click.IntRange(min=1), help=WORKERS_HELP)
 @click.option("--exclude", multiple=True, type=click.Path(exists=True, dir_okay=False), help=EXCLUDE_HELP)
 def gallery_build(src_dir: str, name: str, names_file: str | None, resume: bool, per_identity: int | None,
-                  engine_name: str, ray_address: str | None, ray_cpus: int | None, workers: int | None,
-                  exclude: tuple[str, ...]) -> None:
+                  clean: bool, engine_name: str, ray_address: str | None, ray_cpus: int | None,
+                  workers: int | None, exclude: tuple[str, ...]) -> None:
     """Detect, crop and embed SRC_DIR/<Identity Name>/<photos> into a new version of gallery NAME."""
     if engine_name != "ray" and (ray_address or ray_cpus):
         raise click.UsageError("--ray-address and --ray-cpus need --engine ray")
     if engine_name == "ray" and workers:
         raise click.UsageError("--workers is for the local engine (Ray: --ray-cpus)")
     build_into(src_dir, name, load_names(names_file), resume, per_identity, engine_name, ray_address, ray_cpus,
-               workers, exclude)
+               workers, exclude, clean=clean)
 
 
 @gallery_cli.command("add")

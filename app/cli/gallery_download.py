@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.cli.gallery import EXCLUDE_HELP, PER_IDENTITY_HELP, WORKERS_HELP, build_into, load_names
+from app.cli.gallery import CLEAN_HELP, EXCLUDE_HELP, PER_IDENTITY_HELP, WORKERS_HELP, build_into, load_names
 from app.config import datasets_dir
 from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw
 from app.datasets.imdb_wiki import PAGE, SUBSETS, TERMS, StructureError
@@ -77,20 +77,23 @@ def stage_imdb_wiki(subset: str, urls, sha256s, froms, identities: int | None,
 @click.option("--resume", is_flag=True, help="Continue a killed gallery build.")
 @click.option("--per-identity", type=click.IntRange(min=1),
               help=PER_IDENTITY_HELP + f" [default: {CELEBS_PER_IDENTITY} for imdb-wiki, all for lfw]")
+@click.option("--clean/--no-clean", default=None, help=CLEAN_HELP + " [default: on for imdb-wiki, whose IMDb "
+              "photos often show a co-star; off for lfw]")
 @click.option("--workers", type=click.IntRange(min=1), help=WORKERS_HELP)
 @click.option("--exclude", multiple=True, type=click.Path(exists=True, dir_okay=False), help=EXCLUDE_HELP)
 def gallery_download(dataset: str, name: str | None, subset: str, urls: tuple[str, ...], sha256s: tuple[str, ...],
                      froms: tuple[str, ...], identities: int, all_identities: bool, photos: int, resume: bool,
-                     per_identity: int | None, workers: int | None, exclude: tuple[str, ...]) -> None:
+                     per_identity: int | None, clean: bool | None, workers: int | None,
+                     exclude: tuple[str, ...]) -> None:
     """Download a published face dataset (LFW: 5,749 people; IMDB-WIKI: celebrities from IMDb and
     Wikipedia), check and unpack it, and build gallery NAME from it."""
     name = name or DEFAULT_NAMES[dataset]
     if dataset == "lfw":
         photos_dir = fetch_lfw_photos(urls, sha256s, froms)
         click.echo(f"LFW photos in {photos_dir}")
-        build_into(photos_dir, name, {}, resume, per_identity, workers=workers, exclude=exclude)
+        build_into(photos_dir, name, {}, resume, per_identity, workers=workers, exclude=exclude, clean=bool(clean))
         return
     src, names, source = stage_imdb_wiki(subset, urls, sha256s, froms, None if all_identities else identities,
                                          photos)
     build_into(src, name, names, resume, per_identity or CELEBS_PER_IDENTITY, workers=workers, exclude=exclude,
-               source=source)
+               source=source, clean=clean is not False)

@@ -49,6 +49,10 @@ def test_download_builds_named_celebrities_with_portraits_and_honours_takedowns(
         [("imdb_crop.tar", imdb.sha256), ("wiki_crop.tar", wiki.sha256)]
     assert source["selection"]["dropped"]["no_face"] == 2
     assert gallery.manifest["quality"]["per_identity"] == 20
+    # Cleaning is on for this source: the photo of Elton John filed under Madonna is dropped, hers kept.
+    dropped = gallery.manifest["cleaning"]["dropped_files"]
+    assert [(os.path.basename(d["file"]), d["reason"]) for d in dropped] == \
+        [("wiki-4_1958-08-16_2007.jpg", "far_from_identity")]
 
     client = make_app(GALLERIES_DIR=str(tmp_path / "galleries"), GALLERY="celebs").test_client()
     photo = read(os.path.join(tmp_path, "src-imdb", "imdb_crop", "01", "nm0000255_rm1_1972-08-15_2004.jpg"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.pipeline.builders import label_cleaning
 from app.pipeline.builders.photo_batches import list_photos, photo_records
 from app.pipeline.builders.version_files import write_built_version
 from app.pipeline.galleries import store
@@ -58,6 +59,7 @@ class BuildReport:
     added_to: int = 0  # rows kept from the gallery added to
     quality: dict = field(default_factory=dict)  # per identity: photos kept and the level that let them
     taken_down: list[str] = field(default_factory=list)  # identities left out: on the takedown list
+    cleaning: label_cleaning.CleaningOutcome | None = None  # the photos cleaning dropped, with their reasons
 
     def summary(self) -> str:
         """One line for the terminal, with the throughput."""
@@ -69,6 +71,7 @@ class BuildReport:
         if self.quality:
             relaxed = sum(q["level"] > 0 for q in self.quality.values())
             extra += f"; best photos kept per identity ({relaxed} identities needed relaxed thresholds)"
+        extra += f"; {self.cleaning.summary()}" if self.cleaning else ""
         return (f"gallery {self.name}: {self.rows} faces of {self.identities} "
                 f"identities from {self.photos} photos in {self.seconds:.1f}s ({rate:.1f} photos/s); "
                 f"skipped: {skipped}{extra}")
@@ -157,7 +160,7 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
                   config: dict, names: dict[str, dict] | None = None, resume: bool = False,
                   base: Gallery | None = None, per_identity: int | None = None,
                   progress: bool = True, runner: ChunkRunner | None = None,
-                  takedowns: Takedowns | None = None, source: dict | None = None) -> BuildReport:
+                  takedowns: Takedowns | None = None, source: dict | None = None, clean: bool = False) -> BuildReport:
     """Detect, crop and embed every photo of src_dir into a new version of gallery `name`.
 
     names maps folder ids to {"name": display name, other attributes}; base is a gallery whose
@@ -165,7 +168,8 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
     photos of each identity (app/pipeline/galleries/quality.py); runner is the engine that computes the
     chunks (default: the local one with detector and embedder; app/pipeline/builders/ray_actors.py: Ray);
     the identities on `takedowns` are left out (their photos are counted as skipped, never read);
-    `source` (where the photos came from: dataset, archives and checksums, terms) goes into the manifest.
+    `source` (where the photos came from: dataset, archives and checksums, terms) goes into the manifest;
+    `clean` drops the photos that disagree with their identity first (builders/label_cleaning.py).
     """
     runner = runner or local_runner(detector, embedder, config)
     if not os.path.isdir(src_dir):
@@ -187,9 +191,12 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
         report.skipped["takedown"] = sum(taken_down.values())
     version = store.new_version(galleries, name)
     try:
-        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity)
+        cleaning = label_cleaning.CleaningSettings.from_config(config) if clean else None
+        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity,
+                            cleaning)
         if not columns["rows"]:
-            raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
+            left = " left after cleaning" if report.cleaning else ""
+            raise ValueError(f"no usable face{left} in any of the {len(items)} photos of {src_dir}")
         report.seconds = time.perf_counter() - start
         write_built_version(version, columns, report, base, config, name, per_identity, takedowns, source)
         if config["INDEX"] != "exact" and report.rows >= config["INDEX_MIN_ROWS"]:
@@ -218,7 +225,7 @@ def leave_out_takedowns(items: list[tuple[str, str]], takedowns: Takedowns | Non
 
 
 def _assemble(work, version, items, base, runner: ChunkRunner, config, names, progress, report,
-              per_identity: int | None = None) -> dict:
+              per_identity: int | None = None, cleaning: label_cleaning.CleaningSettings | None = None) -> dict:
     """Run or reuse every chunk; gather rows, thumbnails and the identity table into `version`."""
     table = list(base.identity_table) if base is not None else []
     index = {entry["id"]: k for k, entry in enumerate(table)}
@@ -250,10 +257,13 @@ def _assemble(work, version, items, base, runner: ChunkRunner, config, names, pr
             report.skipped_files.append((items[c * size + int(i)][1], str(reason)))
     out = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
     order = np.arange(len(thumbs))
+    if cleaning and len(order):  # before the quality loop: a wrong face must not take a best-photo place
+        report.cleaning = label_cleaning.clean_build(out["embedding"], out["label"], out["source"], table, cleaning)
+        order = report.cleaning.rows
     if per_identity:
-        order, report.quality = select_per_identity(out["label"], out["photo_side"], out["box"],
-                                                    out["confidence"], per_identity)
-        report.quality = {table[k]["id"]: v for k, v in report.quality.items()}
+        best, report.quality = select_per_identity(out["label"][order], out["photo_side"][order],
+                                                   out["box"][order], out["confidence"][order], per_identity)
+        order, report.quality = order[best], {table[k]["id"]: v for k, v in report.quality.items()}
     for row, src in enumerate(order):
         link_or_copy(thumbs[src], thumb_path(version, row))
     return {"rows": len(order), "table": table, **{k: v[order] if len(v) else v for k, v in out.items()}}

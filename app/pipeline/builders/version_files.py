@@ -60,6 +60,8 @@ def write_built_version(version: str, cols: dict, report, base: Gallery | None, 
     }
     if source:
         manifest["source"] = source
+    if report.cleaning:
+        manifest["cleaning"] = report.cleaning.manifest(SKIPPED_LISTED)
     if per_identity:
         manifest["quality"] = {"per_identity": per_identity, "levels": list(LEVELS), "identities": report.quality}
     store.write_version(version, matrix, labels, table, rows, manifest, resemblance)
