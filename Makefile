@@ -12,8 +12,9 @@ AXE_CORE := axe-core@4.14.1
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
+SHELLCHECK ?= shellcheck
 
-.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup run dev test test-slow test-browser test-ray chromium shellcheck lint lint-deploy deploy-template bench bench-load bench-hostile bench-scale bench-build docker-check clean
 
 REQUIREMENTS := requirements.txt requirements/serving.txt requirements/build.txt requirements/dev.txt
 
@@ -55,8 +56,22 @@ test: setup  ## the default test suite (under 10 minutes)
 test-slow: setup  ## heavy checks (LFW, long training) marked slow
 	$(BIN)/python -m pytest -q -m slow
 
-lint: install  ## ruff: lint and import order (settings in pyproject.toml)
+lint: install lint-deploy  ## ruff: lint and import order (settings in pyproject.toml), then lint-deploy
 	$(BIN)/ruff check .
+
+lint-deploy: install shellcheck  ## deploy/aws: the template holds user-data.sh as it is, cfn-lint, shellcheck
+	$(PYTHON) deploy/aws/render.py --check
+	$(BIN)/cfn-lint deploy/aws/lookslike.yaml
+	$(SHELLCHECK) deploy/aws/user-data.sh scripts/docker-check.sh
+
+deploy-template:  ## write deploy/aws/user-data.sh into the launch template's UserData (deploy/aws/lookslike.yaml)
+	$(PYTHON) deploy/aws/render.py
+
+shellcheck:  ## Debian's shellcheck, installed with apt when missing
+	@command -v $(SHELLCHECK) >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck; \
+	  else echo "$(SHELLCHECK) is missing: run 'sudo apt-get install -y shellcheck'" >&2; exit 1; fi; }
 
 bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs index scoring side by side, then served (ready, RSS)
 	test -f instance/galleries/synth100k/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 100000 --name synth100k --index
@@ -104,7 +119,7 @@ bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) loa
 bench-build: setup  ## bench/build_speed.py: gallery build photos/s with 1 process and one per CPU (needs ../shared LFW)
 	$(BIN)/python bench/build_speed.py
 
-docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
+docker-check:  ## build the slim serving image with buildah (no daemon): size (<= 1 GB), no TensorFlow, read-only code, non-root, time to ready, a demo match
 	bash scripts/docker-check.sh
 
 clean:
