@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from gunicorn_support import gunicorn
 
+from app.pipeline.builders.version_files import identity_table
 from app.pipeline.galleries import store
 from app.pipeline.galleries.reader import Gallery, thumb_path
 from conftest import ROOT, read, trickle, val_photos
@@ -37,8 +38,9 @@ def publish_rows(galleries: str, name: str, source: Gallery, rows: np.ndarray) -
     for new, old in enumerate(rows):
         store.link_or_copy(source.thumb_path(int(old)), thumb_path(version, new))
     meta = {key: value[rows] for key, value in source.row_metadata().items()}
-    store.write_version(version, source.embeddings[rows], source.labels[rows], source.identity_table, meta,
-                        dict(source.manifest, rows=len(rows)), source.resemblance_reference())
+    table, labels = identity_table(source.identity_table, source.labels[rows], meta)  # portraits of these rows
+    store.write_version(version, source.embeddings[rows], labels, table, meta,
+                        dict(source.manifest, rows=len(rows), identities=len(table)), source.resemblance_reference())
     return store.publish(galleries, name, version)
 
 
