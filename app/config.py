@@ -108,6 +108,17 @@ DEFAULTS: dict[str, Any] = {
     # ran, else LFW once `make gallery-lfw` ran, else the demo).
     "GALLERY": "",
     "GALLERY_PREFERENCE": ["celebs", "lfw", "demo"],
+    # A gallery artifact to serve (`flask gallery export`; docs/galleries.md): with EAGER_LOAD each server
+    # fetches and verifies it and imports it (under GALLERY, else its own name) before it is ready.
+    # GALLERY_SHA256 pins it (a roll-out then changes the pin). Every GALLERY_CHECK_SECONDS (0: never)
+    # the URL's ETag is checked; a new version is verified and loaded, then swapped in.
+    "GALLERY_URL": "",
+    "GALLERY_SHA256": "",
+    "GALLERY_CHECK_SECONDS": 300,
+    # Fetch attempts, first wait between them (s, doubling, at most 60), timeout of each connect or read (s).
+    "GALLERY_FETCH_ATTEMPTS": 5,
+    "GALLERY_FETCH_BACKOFF": 1.0,
+    "GALLERY_FETCH_TIMEOUT": 30,
     "TOP_K": 5,
     "TOP_K_MAX": 20,
     # Vector index: "exact" scores every row; "ann" uses the gallery's index (faiss PQ fast-scan,

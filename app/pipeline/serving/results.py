@@ -18,6 +18,7 @@ class MatchResult:
     timings: dict[str, float]
     gallery: str
     scorer: str
+    version: str = ""  # the gallery version's stamp: image URLs carry it
 
 
 @dataclass
