@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -97,16 +96,18 @@ class ArtifactServer(ThreadingHTTPServer):
     def __init__(self, address):
         super().__init__(address, ArtifactHandler)
         self.files: dict[str, bytes] = {}
-        self.requests: list[tuple[str, str]] = []  # (method, path)
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.hold = threading.Event()
         self.hold.set()
+        self.etag = True  # send an ETag (else neither it nor Last-Modified)
+        self.cut_next: int | None = None  # the next GET sends only this many bytes, then hangs up
 
     def url(self, path: str) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}{path}"
 
     def count(self, method: str) -> int:
-        return sum(1 for m, _ in self.requests if m == method)
+        return sum(1 for m, _, _ in self.requests if m == method)
 
 
 class ArtifactHandler(BaseHTTPRequestHandler):
@@ -119,14 +120,15 @@ class ArtifactHandler(BaseHTTPRequestHandler):
 
     def _head(self, status: int, data: bytes, start: int = 0) -> None:
         self.send_response(status)
-        self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest()[:20] + '"')
+        if self.server.etag:
+            self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest()[:20] + '"')
         self.send_header("Content-Length", str(len(data) - start))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
 
     def do_HEAD(self) -> None:
-        self.server.requests.append(("HEAD", self.path))
+        self.server.requests.append(("HEAD", self.path, None))
         data = self.server.files.get(self.path)
         if data is None:
             self.send_error(404)
@@ -134,7 +136,7 @@ class ArtifactHandler(BaseHTTPRequestHandler):
         self._head(200, data)
 
     def do_GET(self) -> None:
-        self.server.requests.append(("GET", self.path))
+        self.server.requests.append(("GET", self.path, self.headers.get("Range")))
         self.server.hold.wait(60)
         data = self.server.files.get(self.path)
         if data is None:
@@ -143,8 +145,11 @@ class ArtifactHandler(BaseHTTPRequestHandler):
         asked = self.headers.get("Range")
         start = int(asked.removeprefix("bytes=").partition("-")[0]) if asked else 0
         self._head(206 if asked else 200, data, start)
+        body, cut = data[start:], self.server.cut_next
+        if cut is not None:
+            self.server.cut_next, body, self.close_connection = None, body[:cut], True
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(data[start:])
+            self.wfile.write(body)
 
 
 @contextlib.contextmanager
@@ -172,10 +177,6 @@ def artifact_server() -> Iterator[ArtifactServer]:
 def read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def copy_tree(src: str, dst: str) -> None:
-    shutil.copytree(src, dst, symlinks=True)
 
 
 def thumbs_equal(a: Gallery, b: Gallery) -> bool:

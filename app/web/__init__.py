@@ -25,6 +25,8 @@ def gallery_summary() -> dict:
         return {"name": "", "version": "", "rows": 0, "identities": 0, "featured": []}
     gallery = engine.gallery
     if gallery.path not in _SUMMARIES:
+        if len(_SUMMARIES) >= 8:  # versions come and go under GALLERY_URL: keep the few in use
+            _SUMMARIES.clear()
         _SUMMARIES[gallery.path] = summarize(gallery)
     return _SUMMARIES[gallery.path]
 

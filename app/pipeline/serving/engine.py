@@ -95,7 +95,7 @@ class Engine:
     def served_version(self) -> tuple[str, str] | None:
         """(name, version stamp) of the gallery served, once opened; else None."""
         state = self._served
-        gallery = state._gallery if state is not None else None
+        gallery = state.opened() if state is not None else None
         return (gallery.name, gallery.version) if gallery is not None else None
 
     @property

@@ -59,6 +59,10 @@ class ServedGallery:
                 self._gallery = gallery
             return self._gallery
 
+    def opened(self) -> Gallery | None:
+        """The gallery if it has been opened, else None (never opens it)."""
+        return self._gallery
+
     @property
     def scorer(self) -> Scorer:
         """Cosine, or the learned model of MATCH_MODEL (loaded once, gallery encodings cached)."""
