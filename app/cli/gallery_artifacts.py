@@ -46,7 +46,7 @@ def echo_import(result: ImportResult) -> None:
     state = "was already here; now served" if result.already else "published"
     click.echo(f"gallery {result.name} version {result.version} {state}: {result.rows} faces of "
                f"{result.identities} identities at {result.path} (artifact sha256 {result.artifact_sha256}); "
-               "running servers pick it up at their next check (GALLERY_URL) or reload")
+               "a running server serves it after a graceful reload (`kill -HUP` of gunicorn's master)")
 
 
 @click.command("import")

@@ -44,6 +44,7 @@ from app.pipeline.galleries.vector_index import PQIndex, has_index
 
 GALLERY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
 LOCK_FILE = ".artifacts.lock"
+STAGE_PREFIX = ".import-"
 
 
 @dataclass
@@ -165,7 +166,10 @@ def import_artifact(path: str, galleries: str, served_model: dict, config: dict,
     artifacts_lock. ArtifactError, with nothing changed, when any check fails."""
     root = store.versions_root(galleries)
     os.makedirs(root, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=".import-", dir=root)  # not a version of any name: never served
+    for stale in os.listdir(root):  # staging folders of a killed import (the lock is ours: none is running)
+        if stale.startswith(STAGE_PREFIX):
+            shutil.rmtree(os.path.join(root, stale), ignore_errors=True)
+    stage = tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=root)  # not a version of any name: never served
     try:
         meta = stage_artifact(path, stage, served_model, sha256)
         name = check_name(name or meta["gallery"])
