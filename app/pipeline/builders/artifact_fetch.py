@@ -89,8 +89,13 @@ def fetch_artifact(url: str, dest: str, sha256: str | None, timeout: float, retr
     for stale in (dest, dest + ".part"):
         if os.path.exists(stale):
             os.remove(stale)
-    return with_retries(lambda: download(url, dest, sha256, progress=False, timeout=timeout, hint=IMPORT_HINT),
-                        url, retry)
+    try:
+        return with_retries(lambda: download(url, dest, sha256, progress=False, timeout=timeout, hint=IMPORT_HINT),
+                            url, retry)
+    except (DownloadError, FetchError):
+        if os.path.exists(dest + ".part"):  # no later attempt resumes it
+            os.remove(dest + ".part")
+        raise
 
 
 def _key(url: str) -> str:

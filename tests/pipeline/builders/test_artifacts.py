@@ -232,3 +232,18 @@ def test_import_honours_the_local_takedown_list(source, tmp_path):
     everyone = [{"id": identity} for identity in full.identities]
     (target / "galleries" / TAKEDOWNS_FILE).write_text(json.dumps(everyone))
     refused(source["artifact"], target, "every identity of the artifact is on the takedown list")
+
+
+def test_a_gallery_with_a_vector_index_travels_with_it(source, tmp_path):
+    from app.pipeline.builders.upgrade import index_gallery
+    from app.pipeline.galleries.vector_index import INDEX_DIR, PQIndex
+
+    galleries = str(source["root"] / "galleries")
+    indexed = index_gallery(galleries, "demo")
+    export(galleries, "demo", str(tmp_path / "indexed.tar"))
+    result = do_import(str(tmp_path / "indexed.tar"), tmp_path / "target")
+    imported = Gallery.load(result.path)
+    for fname in os.listdir(os.path.join(indexed.path, INDEX_DIR)):
+        assert read_bytes(os.path.join(imported.path, INDEX_DIR, fname)) == \
+            read_bytes(os.path.join(indexed.path, INDEX_DIR, fname))
+    assert PQIndex(imported.path, imported.embeddings, "demo").meta["rows"] == len(imported)
