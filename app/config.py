@@ -21,11 +21,7 @@ the app's log and by gunicorn, with the nearest real name.
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # gunicorn.conf.py reads the declarations without loading Flask
-    from flask import Flask
+from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     # --- requests -------------------------------------------------------------------------
@@ -108,6 +104,17 @@ DEFAULTS: dict[str, Any] = {
     # ran, else LFW once `make gallery-lfw` ran, else the demo).
     "GALLERY": "",
     "GALLERY_PREFERENCE": ["celebs", "lfw", "demo"],
+    # A gallery artifact to serve (`flask gallery export`; docs/galleries.md): with EAGER_LOAD each server
+    # fetches and verifies it and imports it (under GALLERY, else its own name) before it is ready.
+    # GALLERY_SHA256 pins it (a roll-out then changes the pin). Every GALLERY_CHECK_SECONDS (0: never)
+    # the URL's ETag is checked; a new version is verified and loaded, then swapped in.
+    "GALLERY_URL": "",
+    "GALLERY_SHA256": "",
+    "GALLERY_CHECK_SECONDS": 300,
+    # Fetch attempts, first wait between them (s, doubling, at most 60), timeout of each connect or read (s).
+    "GALLERY_FETCH_ATTEMPTS": 5,
+    "GALLERY_FETCH_BACKOFF": 1.0,
+    "GALLERY_FETCH_TIMEOUT": 30,
     "TOP_K": 5,
     # Photos of one visitor a match may carry (multipart `photo` repeated, JSON `images`): each must
     # show the same person (verification calibration), and they are matched together.
@@ -256,36 +263,3 @@ NOT_SETTINGS = {
     "LOOKSLIKE_APP_PYTHON": "tests/browser: the interpreter that serves the app under test",
     "LOOKSLIKE_TEST_SERVER": "tests/browser: the URL of a server already running, instead of starting one",
 }
-
-
-def weights_path(app: Flask) -> str:
-    """Path of the converted FaceNet weights under the instance folder."""
-    return app.config.get("WEIGHTS_PATH") or os.path.join(
-        app.instance_path, "weights", "facenet_keras.weights.h5"
-    )
-
-
-def datasets_dir(app: Flask) -> str:
-    """Folder of downloaded and extracted photo datasets (demo photos, LFW)."""
-    return app.config.get("DATASETS_DIR") or os.path.join(app.instance_path, "datasets")
-
-
-def galleries_dir(app: Flask) -> str:
-    """Folder that holds one sub-folder per gallery."""
-    return app.config.get("GALLERIES_DIR") or os.path.join(app.instance_path, "galleries")
-
-
-def models_dir(app: Flask) -> str:
-    """Folder that holds one sub-folder per trained model."""
-    return app.config.get("MODELS_DIR") or os.path.join(app.instance_path, "models")
-
-
-def calibration_path(app: Flask, kind: str = "facenet") -> str:
-    """Path of a fitted calibration: "facenet" (pairs, overrides VERIFY_CALIBRATION) or "check"."""
-    return os.path.join(app.instance_path, "calibration", f"{kind}.json")
-
-
-def api_keys_path(app: Flask) -> str:
-    """File of the API keys' hashes (`flask keys`): API_KEYS_FILE, else instance/api_keys.json."""
-    return app.config.get("API_KEYS_FILE") or os.path.join(app.instance_path, "api_keys.json")
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from app.config import calibration_path, galleries_dir, models_dir, weights_path
+from app.instance_paths import calibration_path, galleries_dir, models_dir, weights_path
 from app.pipeline.errors import StartupError
 from app.pipeline.serving.engine import Engine, EnginePaths
 
@@ -19,13 +19,25 @@ def init_engine(app: Flask) -> Engine:
     app.extensions[EXTENSION] = engine
     if app.config["EAGER_LOAD"]:
         try:
-            engine.load_all()
+            if app.config["GALLERY_URL"]:
+                serve_gallery_url(engine, background=app.config["REPORT_STARTUP_ERRORS"])
+            else:
+                engine.load_all()
         except StartupError as exc:
             if not app.config["REPORT_STARTUP_ERRORS"]:
                 raise
             engine.failure = str(exc)  # /readyz says it; photo requests get 503
             app.logger.error("start-up failed: %s", exc)
     return engine
+
+
+def serve_gallery_url(engine: Engine, background: bool) -> None:
+    """GALLERY_URL: the networks now; the gallery fetched, verified and watched (builders/gallery_watch.py),
+    in a thread when `background` (gunicorn: /readyz says "fetching" until it is served)."""
+    from app.pipeline.builders.gallery_watch import watch_gallery
+
+    engine.load_networks()
+    watch_gallery(engine, background)
 
 
 def get_engine() -> Engine:

@@ -16,7 +16,8 @@ import pytest
 from flask import Config
 
 from app import create_app
-from app.config import DEFAULTS, NOT_SETTINGS, galleries_dir
+from app.config import DEFAULTS, NOT_SETTINGS
+from app.instance_paths import galleries_dir
 from app.settings import current, known_keys, resolve, serve_defaults
 from conftest import ROOT
 

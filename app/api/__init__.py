@@ -18,9 +18,9 @@ docs = Blueprint("docs", __name__)  # the human-readable /api page
 PHOTO_ERRORS = (400, 408, 413, 415, 422, 429, 500, 503)
 
 
-def external_thumb_url(gallery: str, row: int) -> str:
+def external_thumb_url(gallery: str, version: str, row: int) -> str:
     """URL of a gallery thumbnail for API clients: PUBLIC_URL-based, or a path (see public_url)."""
-    return public_url("web.gallery_image", gallery=gallery, row=row)
+    return public_url("web.gallery_image", gallery=gallery, version=version, row=row)
 
 
 def server_timing(timings: dict[str, float]) -> str:
@@ -91,14 +91,16 @@ def healthz() -> ResponseReturnValue:
 @health.get("/readyz")
 @documented()
 def readyz() -> ResponseReturnValue:
-    """Weights and gallery are loaded: ready to answer (503 while loading, or with why start-up failed)."""
+    """Weights and gallery are loaded: ready to answer (503 while loading, with what it waits for, or with why
+    start-up failed)."""
     engine = get_engine()
     if engine.failure:
         return jsonify({"status": "failed", "error": "startup_failed", "message": engine.failure}), 503
     if not engine.ready():
-        return jsonify({"status": "loading"}), 503
+        return jsonify({"status": "loading", **({"message": engine.pending} if engine.pending else {})}), 503
     gallery = engine.gallery
-    return jsonify({"status": "ready", "gallery": gallery.name, "gallery_rows": len(gallery),
+    return jsonify({"status": "ready", "gallery": gallery.name, "gallery_version": gallery.version,
+                    "gallery_rows": len(gallery),
                     "gallery_identities": len(gallery.identities), "scorer": engine.scorer.name,
                     "model": engine.model_name() or None,
                     "index": engine.index_info()})

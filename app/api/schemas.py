@@ -47,6 +47,8 @@ MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces_
                                              "gallery", "scorer", "matches"],
                 "properties": {"face": FACE, **COUNTS,
                                "faces": {"type": "array", "items": FACE}, "gallery": {"type": "string"},
+                               "gallery_version": {"type": "string", "description": "The gallery version's "
+                                                   "stamp (image URLs carry it)."},
                                "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")},
                                "filters": FILTERS}}
 VERDICT = {"probability": {"type": "number", "minimum": 0, "maximum": 1,
@@ -64,7 +66,9 @@ HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"t
 READY = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": ["ready", "loading", "failed"]}, "gallery": {"type": "string"},
     "error": {"type": "string", "enum": ["startup_failed"]},
-    "message": {"type": "string", "description": "Why start-up failed and the command that fixes it."},
+    "message": {"type": "string", "description": "Why start-up failed and the command that fixes it, or what "
+                "loading waits for (a gallery being fetched from GALLERY_URL)."},
+    "gallery_version": {"type": "string", "description": "The served gallery version's stamp."},
     "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"},
     "model": {"type": "string", "nullable": True,
               "description": "the learned model served (MATCH_MODEL), or null: cosine"}}}

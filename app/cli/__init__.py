@@ -12,6 +12,7 @@ from flask import Flask
 
 from app.cli.common import build_requirements_message, is_build_only
 from app.cli.gallery import gallery_cli
+from app.cli.gallery_artifacts import ARTIFACT_COMMANDS
 from app.cli.gallery_download import gallery_download
 from app.cli.gallery_versions import VERSION_COMMANDS
 from app.cli.keys import keys_cli
@@ -23,7 +24,7 @@ BUILD_COMMANDS = ("train", "evaluate", "evaluate-pairs", "evaluate-check")
 
 def init_app(app: Flask) -> None:
     """Register the CLI commands."""
-    for command in (gallery_download, *VERSION_COMMANDS):
+    for command in (gallery_download, *VERSION_COMMANDS, *ARTIFACT_COMMANDS):
         gallery_cli.add_command(command)
     for command in (weights_cli, data_cli, gallery_cli, match_command, verify_command, check_command, keys_cli,
                     *build_commands()):

@@ -8,7 +8,7 @@ import os
 import click
 from flask import current_app
 
-from app.config import galleries_dir
+from app.instance_paths import galleries_dir
 from app.pipeline.errors import LooksLikeError, StartupError
 from app.pipeline.galleries.reader import Gallery
 

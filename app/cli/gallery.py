@@ -8,9 +8,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.cli.common import open_gallery
-from app.config import galleries_dir
 from app.datasets import read_names
 from app.extensions import get_engine
+from app.instance_paths import galleries_dir
 from app.pipeline.builders.chunked_build import build_gallery
 from app.pipeline.builders.process_pool import default_workers, pool_runner
 from app.pipeline.errors import StartupError

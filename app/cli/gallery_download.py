@@ -10,13 +10,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.cli.gallery import CLEAN_HELP, EXCLUDE_HELP, PER_IDENTITY_HELP, WORKERS_HELP, build_into, load_names
-from app.config import datasets_dir
 from app.datasets import LFW, DownloadError, UnsafeArchive, fetch_lfw
 from app.datasets.imdb_wiki import PAGE, SUBSETS, TERMS, StructureError
 from app.datasets.imdb_wiki_fetch import fetch_imdb_wiki
 from app.datasets.imdb_wiki_identities import DEFAULT_IDENTITIES, DEFAULT_PHOTOS_PER_IDENTITY
 from app.datasets.imdb_wiki_meta import MetadataError
 from app.datasets.imdb_wiki_staging import choose, stage
+from app.instance_paths import datasets_dir
 
 DEFAULT_NAMES = {"lfw": "lfw", "imdb-wiki": "celebs"}
 CELEBS_PER_IDENTITY = 20  # rows per celebrity: nobody wins a match by sheer photo count

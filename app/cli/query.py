@@ -13,9 +13,9 @@ from app.extensions import get_engine
 from app.pipeline.serving.answers import check_answer, match_answer, verify_answer
 
 
-def local_thumb_url(gallery: str, row: int) -> str:
+def local_thumb_url(gallery: str, version: str, row: int) -> str:
     """Path of a gallery thumbnail on the server (no host: the CLI has no request)."""
-    return f"/gallery/{gallery}/{row}.jpg"
+    return f"/gallery/{gallery}/{version}/{row}.jpg"
 
 
 @click.command("match")

@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.cli.common import needs_build_requirements
-from app.config import datasets_dir, weights_path
+from app.instance_paths import datasets_dir, weights_path
 from app.pipeline.errors import StartupError
 from app.pipeline.networks import weight_sources
 from app.pipeline.networks.checksums import MANIFEST, record_checksums, verify_checksums

@@ -9,8 +9,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.cli.common import open_gallery
-from app.config import models_dir
 from app.evaluation.gallery_training import COMBINERS, LOSSES, train_defaults, train_on_gallery, verdict_lines
+from app.instance_paths import models_dir
 from app.pipeline.scoring.scorers import Aggregation
 
 DEFAULTS = train_defaults()  # TrainConfig's defaults, shown in --help, never retyped here

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 
 from flask import Flask, Response, current_app, g, request
 
-from app.config import api_keys_path
 from app.http.security import as_list
+from app.instance_paths import api_keys_path
 from app.pipeline.errors import Unauthorized
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

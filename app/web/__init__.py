@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
@@ -23,22 +21,30 @@ def gallery_summary() -> dict:
     """Size of the served gallery and a few of its celebrities, computed once per gallery version
     (every page renders it; scanning the labels per request would cost O(rows))."""
     engine = get_engine()
-    if engine.failure:  # the error page still renders (503, see /readyz)
-        return {"name": "", "rows": 0, "identities": 0, "featured": []}
+    if engine.failure or engine.pending:  # the error page still renders (503, see /readyz)
+        return {"name": "", "version": "", "rows": 0, "identities": 0, "featured": []}
     gallery = engine.gallery
     if gallery.path not in _SUMMARIES:
+        if len(_SUMMARIES) >= 8:  # versions come and go under GALLERY_URL: keep the few in use
+            _SUMMARIES.clear()
         _SUMMARIES[gallery.path] = summarize(gallery)
     return _SUMMARIES[gallery.path]
 
 
 def summarize(gallery) -> dict:
-    """Gallery name, rows, identities and up to FEATURED celebrities (identity, name, portrait row)."""
+    """Gallery name, version, rows, identities and up to FEATURED celebrities (identity, name, portrait URL)."""
     counts = np.bincount(gallery.labels, minlength=len(gallery.identities))
     featured = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], gallery.identities[k]))[:FEATURED]
-    return {"name": gallery.name, "rows": len(gallery), "identities": len(gallery.identities),
+    return {"name": gallery.name, "version": gallery.version, "rows": len(gallery),
+            "identities": len(gallery.identities),
             "featured": [{"identity": gallery.identities[k], "name": gallery.names[k],
-                          "row": gallery.portrait(k)}
+                          "image": thumb_url(gallery.name, gallery.version, gallery.portrait(k))}
                          for k in sorted(featured, key=lambda k: gallery.identities[k])]}
+
+
+def thumb_url(gallery: str, version: str, row: int, external: bool = False) -> str:
+    """URL of a row's thumbnail in one gallery version: a cached page keeps showing the faces it named."""
+    return url_for("web.gallery_image", gallery=gallery, version=version, row=row, _external=external)
 
 
 @bp.app_context_processor
@@ -71,7 +77,8 @@ def match():
     result = get_engine().match(asked.photos, asked.top_k, asked.face_index, asked.filters)
     prometheus.observe_stages(result.timings)
     cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
-              "row": m.portrait, "born": m.attributes.get("birth_year")} for m in result.matches]
+              "image": thumb_url(result.gallery, result.version, m.portrait), "born": m.attributes.get("birth_year")}
+             for m in result.matches]
     query = result.query
     return render_template("results.html", face=jpeg_data_url(query.thumbnail(PAGE_FACE_SIZE)),
                            faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
@@ -90,7 +97,9 @@ def celebrity(identity: str):
         abort(404, f"There is no celebrity “{identity}” in this gallery.")
     portrait = gallery.portrait(k)
     rows = [portrait] + [int(r) for r in np.flatnonzero(gallery.labels == k) if r != portrait]
-    return render_template("celebrity.html", identity=identity, name=gallery.names[k], rows=rows,
+    photos = [thumb_url(gallery.name, gallery.version, r) for r in rows]
+    return render_template("celebrity.html", identity=identity, name=gallery.names[k], photos=photos,
+                           share_image=thumb_url(gallery.name, gallery.version, portrait, external=True),
                            born=gallery.attributes(k).get("birth_year"))
 
 
@@ -104,11 +113,11 @@ def verify():
                            faces=[jpeg_data_url(r.thumbnail(PAGE_FACE_SIZE)) for r in result.faces])
 
 
-@bp.get("/gallery/<gallery>/<int:row>.jpg")
-def gallery_image(gallery: str, row: int):
-    """Thumbnail of one row of the gallery version this process serves (404 when it has none)."""
-    loaded = get_engine().gallery
-    path = loaded.thumb_path(row)
-    if gallery != loaded.name or not 0 <= row < len(loaded) or not os.path.isfile(path):
+@bp.get("/gallery/<gallery>/<version>/<int:row>.jpg")
+def gallery_image(gallery: str, version: str, row: int):
+    """Thumbnail of one row of a version of the served gallery still on this server (404 otherwise). A version
+    never changes, so the answer may be cached for long."""
+    path = get_engine().thumbnail(gallery, version, row)
+    if path is None:
         abort(404)
     return send_file(path, mimetype="image/jpeg", max_age=86400)

@@ -133,12 +133,14 @@ def test_new_version_is_served_only_after_a_graceful_reload(served):
         row = int(m["image_url"].rsplit("/", 1)[1].split(".")[0])
         assert old.identities[old.labels[row]] == m["identity"]
         assert get(port, m["image_url"])[1] == open(old.thumb_path(row), "rb").read()
-    assert get(port, f"/gallery/g/{len(old) - 1}.jpg")[0] == 200  # past the new size: still the old version's
+    assert get(port, f"/gallery/g/{old.version}/{len(old) - 1}.jpg")[0] == 200  # the old version's, still here
 
     os.kill(served["proc"].pid, signal.SIGHUP)
     ready = wait_ready(port, served["proc"], served["log"], rows=40, seconds=240)
     assert ready["gallery_rows"] == 40
-    assert get(port, f"/gallery/g/{len(old) - 1}.jpg")[0] == 404
+    new = Gallery.load(os.path.join(galleries, "g"))
+    assert get(port, f"/gallery/g/{new.version}/{len(old) - 1}.jpg")[0] == 404  # past the new version's rows
+    assert get(port, f"/gallery/g/{old.version}/{len(old) - 1}.jpg")[0] == 200  # a page of before still shows it
     for m in match(port, photo)["matches"]:
         row = int(m["image_url"].rsplit("/", 1)[1].split(".")[0])
         assert demo.identities[demo.labels[fewer[row]]] == m["identity"]

@@ -109,6 +109,12 @@ class Gallery:
         """Thumbnail JPEG of a row."""
         return thumb_path(self.path, row)
 
+    @property
+    def version(self) -> str:
+        """The version's stamp: its folder's name without the gallery's (image URLs carry it)."""
+        folder = os.path.basename(self.path)
+        return folder[len(self.name) + 1:] if folder.startswith(f"{self.name}-") else folder
+
     def row_metadata(self) -> dict[str, np.ndarray]:
         """Per-row source file (relative to the build's source folder), box and confidence."""
         with np.load(os.path.join(self.path, ROWS_FILE)) as data:

@@ -69,16 +69,27 @@ def load_takedowns(galleries: str, extra: Iterable[str] = ()) -> Takedowns:
     return found
 
 
-def record_takedowns(galleries: str, gallery: str, removed: list[dict], reason: str) -> Takedowns:
-    """Add the removed identities ({"id", "name"}) to the galleries' list, written atomically."""
-    current = load_takedowns(galleries)
-    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    new = [{"id": e["id"], "name": e.get("name", ""), "gallery": gallery, "reason": reason, "date": date}
-           for e in removed if not current.covers(e["id"], e.get("name"))]
-    entries = current.entries + new
+def _write_list(galleries: str, entries: list[dict]) -> Takedowns:
+    """Write the galleries' takedown list atomically."""
     path = os.path.join(galleries, TAKEDOWNS_FILE)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(entries, f, indent=1)
     os.replace(tmp, path)
     return Takedowns(entries)
+
+
+def record_takedowns(galleries: str, gallery: str, removed: list[dict], reason: str) -> Takedowns:
+    """Add the removed identities ({"id", "name"}) to the galleries' list, written atomically."""
+    current = load_takedowns(galleries)
+    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    new = [{"id": e["id"], "name": e.get("name", ""), "gallery": gallery, "reason": reason, "date": date}
+           for e in removed if not current.covers(e["id"], e.get("name"))]
+    return _write_list(galleries, current.entries + new)
+
+
+def merge_takedowns(galleries: str, other: Takedowns) -> Takedowns:
+    """Add the entries of another list (an imported artifact's) that the galleries' list does not cover yet."""
+    current = load_takedowns(galleries)
+    new = [e for e in other.entries if not current.covers(e.get("id") or e.get("name"), e.get("name"))]
+    return _write_list(galleries, current.entries + new) if new else current

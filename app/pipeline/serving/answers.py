@@ -34,7 +34,7 @@ def require_finite(answer: dict) -> dict:
     return answer
 
 
-ImageUrl = Callable[[str, int], str]  # (gallery name, row) -> URL of that row's thumbnail
+ImageUrl = Callable[[str, str, int], str]  # (gallery name, version, row) -> URL of that row's thumbnail
 
 
 def face_dict(result: FaceResult, field: str | None = None) -> dict:
@@ -57,11 +57,12 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
         **face_counts(result.query),
         "faces": [f.to_dict() for f in result.query.faces],
         "gallery": result.gallery,
+        "gallery_version": result.version,
         "scorer": result.scorer,
         "matches": [{"name": m.name or display_name(m.identity), "identity": m.identity,
                      "score": round(m.score, 4), "cosine": round(m.cosine, 4),
                      "resemblance": None if m.resemblance is None else round(m.resemblance, 1),
-                     "image_url": image_url(result.gallery, m.portrait if m.portrait >= 0 else m.row),
+                     "image_url": image_url(result.gallery, result.version, m.portrait if m.portrait >= 0 else m.row),
                      **m.attributes} for m in result.matches],
         **({"filters": result.filters} if result.filters else {}),
         "photos_used": max(len(result.photos), 1),

@@ -43,7 +43,7 @@ def test_removed_identity_cannot_be_matched_shown_or_rebuilt(three_people, tmp_p
     old = Gallery.load(str(galleries / "t"))
     madonna_rows = np.flatnonzero(old.labels == old.identities.index("madonna")).tolist()
     old_client = before.test_client()
-    assert old_client.get(f"/gallery/t/{madonna_rows[0]}.jpg").status_code == 200
+    assert old_client.get(f"/gallery/t/{old.version}/{madonna_rows[0]}.jpg").status_code == 200
 
     removed = builder.invoke(args=["gallery", "remove", "t", "Madonna", "--reason", "asked to be removed"])
     assert removed.exit_code == 0, removed.output
@@ -57,7 +57,7 @@ def test_removed_identity_cannot_be_matched_shown_or_rebuilt(three_people, tmp_p
             == np.arange(len(gallery.identities))).all()
     # The older version that held her faces is gone, so the server not yet reloaded serves no photo of her.
     assert not os.path.isdir(old.path)
-    assert old_client.get(f"/gallery/t/{madonna_rows[0]}.jpg").status_code == 404
+    assert old_client.get(f"/gallery/t/{old.version}/{madonna_rows[0]}.jpg").status_code == 404
 
     client = make_app(GALLERIES_DIR=str(galleries), GALLERY="t").test_client()  # after a reload
     answer = client.post("/api/v1/match", data=multipart_files(photo=probe("madonna"), top_k="5")).get_json()
