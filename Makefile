@@ -13,8 +13,10 @@ AXE_JS := build/npm/node_modules/axe-core/axe.min.js
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 SHELLCHECK ?= shellcheck
+REDIS_SERVER ?= redis-server
+NGINX ?= /usr/sbin/nginx
 
-.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup run dev test test-slow test-browser test-ray chromium shellcheck lint lint-deploy deploy-template bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
+.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup run dev test test-slow test-browser test-ray test-fleet fleet-tools chromium shellcheck lint lint-deploy deploy-template bench bench-load bench-fleet bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
 
 REQUIREMENTS := requirements.txt requirements/serving.txt requirements/build.txt requirements/dev.txt
 
@@ -86,6 +88,21 @@ lint-deploy: install shellcheck  ## deploy/aws: the template holds user-data.sh 
 deploy-template:  ## write deploy/aws/user-data.sh into the launch template's UserData (deploy/aws/lookslike.yaml)
 	$(PYTHON) deploy/aws/render.py
 
+# Debian's packages start their services when installed unless /usr/sbin/policy-rc.d forbids it (Docker
+# images have one): one is put there for the install when missing, so no redis on 6379 or nginx on 80.
+fleet-tools:  ## Debian's redis-server and nginx for tests/http/test_fleet.py, installed with apt when missing (no service started)
+	@command -v $(REDIS_SERVER) >/dev/null && test -x $(NGINX) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    policy=/usr/sbin/policy-rc.d; made=; \
+	    if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy && chmod +x $$policy && made=1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      redis-server nginx; status=$$?; \
+	    if [ -n "$$made" ]; then rm -f $$policy; fi; exit $$status; \
+	  else echo "redis-server or nginx is missing: run 'sudo apt-get install -y redis-server nginx'" >&2; exit 1; fi; }
+
+test-fleet: setup fleet-tools  ## two gunicorns behind nginx sharing a redis-server: rate limits across servers, Redis going away (part of `make test` too, skipped there without the tools)
+	$(BIN)/python -m pytest -q tests/http/test_fleet.py tests/http/test_limiter_storage_faults.py
+
 shellcheck:  ## Debian's shellcheck, installed with apt when missing
 	@command -v $(SHELLCHECK) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
@@ -137,6 +154,10 @@ bench: setup  ## latency by stage, ONNX and TensorFlow runtimes side by side
 
 bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110 (LOAD_ARGS="--open-seconds 300" for a soak)
 	$(BIN)/python bench/load.py $(LOAD_ARGS) --markdown $(TABLES)/load.md
+	$(PAGE)
+
+bench-fleet: setup  ## bench/fleet_sizing.py: CPU per match of one server, bytes of a first visit, EC2 instances and bandwidth for 10-1,000 matches/s
+	$(BIN)/python bench/fleet_sizing.py --markdown $(TABLES)/fleet_sizing.md
 	$(PAGE)
 
 bench-build: setup  ## bench/build_speed.py: gallery build photos/s with 1 process and one per CPU (needs ../shared LFW)
