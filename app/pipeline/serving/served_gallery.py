@@ -72,13 +72,15 @@ class ServedGallery:
                 if not model:
                     self._scorer = self._cosine_scorer(gallery)
                 else:
+                    from app.pipeline.networks.trained_runtime import load_trained_networks
                     from app.pipeline.scoring.learned_scorers import load_learned_scorer
 
                     model_dir = os.path.join(self.paths.models, model)
                     if not os.path.isfile(os.path.join(model_dir, "config.json")):
                         raise StartupError(f"MATCH_MODEL '{model}' not found in {self.paths.models}. Run "
                                            f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
-                    self._scorer = load_learned_scorer(model_dir, gallery, self.config)
+                    networks = load_trained_networks(model_dir, self.config["RUNTIME"])  # ONNX: no TensorFlow
+                    self._scorer = load_learned_scorer(networks, model_dir, gallery, self.config)
             return self._scorer
 
     def model_name(self) -> str:
