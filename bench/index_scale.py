@@ -37,7 +37,8 @@ def main() -> None:
     report = Report(args.markdown)
     import flask
 
-    from app.config import DEFAULTS, galleries_dir
+    from app.config import DEFAULTS
+    from app.instance_paths import galleries_dir
     from app.evaluation.synthetic import synthetic_rows, unit
     from app.pipeline.scoring.scorers import Aggregation
     from app.pipeline.serving.engine import Engine, EnginePaths

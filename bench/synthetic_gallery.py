@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     report = Report(args.markdown)
     from app import create_app
-    from app.config import galleries_dir
+    from app.instance_paths import galleries_dir
     from app.evaluation.synthetic import write_synthetic
     from app.pipeline.galleries.reader import Gallery
 
