@@ -38,8 +38,8 @@ def main() -> None:
     import flask
 
     from app.config import DEFAULTS
-    from app.instance_paths import galleries_dir
     from app.evaluation.synthetic import synthetic_rows, unit
+    from app.instance_paths import galleries_dir
     from app.pipeline.scoring.scorers import Aggregation
     from app.pipeline.serving.engine import Engine, EnginePaths
 

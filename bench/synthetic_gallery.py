@@ -28,8 +28,8 @@ def main() -> None:
     args = ap.parse_args()
     report = Report(args.markdown)
     from app import create_app
-    from app.instance_paths import galleries_dir
     from app.evaluation.synthetic import write_synthetic
+    from app.instance_paths import galleries_dir
     from app.pipeline.galleries.reader import Gallery
 
     app = create_app()
