@@ -195,6 +195,9 @@ DEFAULTS: dict[str, Any] = {
     # Path prefixes that need a key when keys are in force (/healthz, /readyz and pages stay
     # open unless added here; /api/v1/openapi.json always stays open).
     "API_KEY_PATHS": ["/api/v1/"],
+    # Keys every instance of a fleet accepts, beside API_KEYS_FILE's: {"NAME": "<SHA-256 hex of the key>"},
+    # passed as a secret (LOOKSLIKE_API_KEYS='{"partner-a": "..."}'); `flask keys create NAME --secret`.
+    "API_KEYS": {},
     # --- rate limits (flask-limiter) -----------------------------------------------------
     # Requests that run the networks (every POST), per API key or else per client address, e.g.
     # "60/minute" or "10/second;300/hour". Empty: no limit.
