@@ -169,3 +169,15 @@ def test_weights_fetch_names_the_build_requirements(weights_copy):
     out = flask("weights", "fetch", env={"LOOKSLIKE_WEIGHTS_PATH": str(weights_copy / "facenet_keras.weights.h5")})
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
     assert "`flask weights fetch` needs the build requirements: pip install -r requirements/build.txt" in out.stderr
+
+
+def test_gallery_export_and_import_work_without_build_packages(tmp_path):
+    """A fleet server (slim image) takes its gallery as an artifact: export and import need no TensorFlow."""
+    require_setup()
+    artifact = tmp_path / "demo.tar"
+    exported = flask("gallery", "export", "demo", str(artifact))
+    assert exported.returncode == 0 and artifact.is_file(), exported.stderr[-3000:]
+    env = {"LOOKSLIKE_GALLERIES_DIR": str(tmp_path / "galleries")}
+    imported = flask("gallery", "import", str(artifact), "--name", "copy", env=env)
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    assert (tmp_path / "galleries" / "copy" / "manifest.json").is_file()
