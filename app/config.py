@@ -130,10 +130,24 @@ DEFAULTS: dict[str, Any] = {
     "INDEX_MIN_ROWS": 50_000,
     # Rows the index shortlists per query, reranked exactly (measured in bench/scoring.py).
     "INDEX_SHORTLIST": 1000,
-    # Per-identity aggregation: "max" (best photo), "mean_n" (mean of the n best photos) or "centroid"
-    # (cosine to the normalized mean of all its photos; see README, look-alike stability).
-    "SCORE_AGGREGATE": "max",
+    # Per-identity aggregation: "centroid" (cosine to the normalized mean of all its photos), "max"
+    # (best photo) or "mean_n" (mean of the n best photos). Centroid: a celebrity no longer wins by
+    # having many photos (LFW visitors: hub share 0.146 -> 0.111, identification +0.15 points, the
+    # same stability; docs/evaluation-levers.md).
+    "SCORE_AGGREGATE": "centroid",
     "SCORE_MEAN_N": 3,
+    # Per-celebrity normalisation of the aggregated scores against stand-in visitors (the gallery's
+    # own photos): "znorm" (z-normalised per identity; stored by `flask gallery build`, else fitted
+    # at start-up) or "none". Measured on LFW it lowers the hub share no further than "centroid"
+    # does and costs identification (docs/evaluation-levers.md), so it is off.
+    "HUB_CORRECTION": "none",
+    # A first match is "clear" when it leads the second by at least this margin (of ranking scores,
+    # cosine scale), else a "close_call"; per number of photos matched together. The margins above
+    # which LFW visitors' first match stayed first with other photos (as many) 80% of the time,
+    # under the default scoring; null: at no margin (such answers are always close calls). Fitted by
+    # `flask evaluate --protocol lookalike --gallery lfw --folds 5` (its CERTAINTY_CLEAR_MARGIN
+    # line); refit when SCORE_AGGREGATE, HUB_CORRECTION or the gallery change.
+    "CERTAINTY_CLEAR_MARGIN": {"1": None, "2": None, "3": 0.1018},
     # Learned matching: a model under instance/models/<MATCH_MODEL>/ (from `flask train`) scores
     # matches with its encoder + similarity network; "" keeps plain cosine. "auto" (the default):
     # the served gallery's own model (instance/models/<gallery name>/, `flask train --gallery NAME`)

@@ -11,9 +11,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.cli.common import open_gallery
+from app.cli.evaluate_lookalike import lookalike_command
 from app.evaluation.checks import evaluate_checks
 from app.evaluation.gallery_training import model_exists, train_config
 from app.evaluation.identification import evaluate_gallery
+from app.evaluation.lookalike import VISITOR_FRACTION
 from app.evaluation.pairs import evaluate_pairs
 from app.evaluation.protocols import PROTOCOLS, make_split
 from app.evaluation.runs import AGGREGATIONS, run_protocol, table
@@ -33,7 +35,21 @@ def echo_json_or(report: dict, as_json: bool) -> bool:
 @click.option("--gallery", "gallery_name", required=True)
 @click.option("--protocol", type=click.Choice(PROTOCOLS + ("all",)), default=None,
               help="closed (seed's setting), lookalike (stability) or open (held-out identities): each trains "
-                   "its networks on its own split and prints cosine vs learned; without it, the held-out report.")
+                   "its networks on its own split and prints cosine vs learned; without it, the held-out report. "
+                   "lookalike alone: stability with 1-3 photos, hubs and certainty of the served scoring "
+                   "(--train: its networks instead).")
+@click.option("--visitors", "visitor_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="lookalike: folders of visitors' photos (DIR/<person>/<photos>, or DIR/<photos> for one "
+                   "person) instead of a seeded fifth of the gallery's people; repeatable.")
+@click.option("--visitor-fraction", type=click.FloatRange(0.01, 0.9), default=VISITOR_FRACTION, show_default=True,
+              help="lookalike: share of the gallery's people held out as visitors.")
+@click.option("--folds", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="lookalike: each of the first N disjoint visitor fractions in turn, figures pooled "
+                   "(5 with the default fraction: every person is a visitor once).")
+@click.option("--scoring", "scorings", multiple=True,
+              help="lookalike: AGGREGATE[+CORRECTION] to measure, e.g. max, centroid, max+znorm; repeatable "
+                   "[default: the served SCORE_AGGREGATE+HUB_CORRECTION].")
+@click.option("--train", is_flag=True, help="lookalike: train and compare its networks (as --protocol all does).")
 @click.option("--epochs", type=int, default=None, help="Training epochs per protocol [TrainConfig default].")
 @click.option("--loss", default=None, help="Metric loss per protocol [TrainConfig default].")
 @click.option("--encoder-init", type=click.Choice(["identity", "wccn"]), default=None,
@@ -49,10 +65,16 @@ def echo_json_or(report: dict, as_json: bool) -> bool:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def evaluate_command(gallery_name, protocol, epochs, loss, encoder_init, monitor_aggregate, model_name, seed,
-                     test_fraction, n_pairs, max_probes_per_identity, out_dir, as_json) -> None:
+def evaluate_command(gallery_name, protocol, visitor_dirs, visitor_fraction, folds, scorings, train, epochs, loss,
+                     encoder_init, monitor_aggregate, model_name, seed, test_fraction, n_pairs,
+                     max_probes_per_identity, out_dir, as_json) -> None:
     """Protocols closed / lookalike / open (one table), or the held-out report of a trained model."""
     gallery = open_gallery(gallery_name)
+    if protocol == "lookalike" and not train:
+        config = current_app.config
+        served = f"{config['SCORE_AGGREGATE']}+{config['HUB_CORRECTION']}".removesuffix("+none")
+        return lookalike_command(gallery, visitor_dirs, visitor_fraction, folds, scorings or (served,), seed,
+                                 out_dir or os.path.join("reports", f"lookalike-{gallery.name}"), as_json)
     if protocol:
         return _protocols(gallery, protocol, seed, dict(epochs=epochs, loss=loss, seed=seed, encoder_init=encoder_init),
                           monitor_aggregate, out_dir, as_json)

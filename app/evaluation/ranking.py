@@ -11,17 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from app.pipeline.photos.embed import l2_normalize
+from app.pipeline.scoring.batch_scores import aggregate_rows
 from app.pipeline.scoring.scorers import Aggregation, identity_sums
 
 PROBE_BLOCK = 256  # probes per matrix product (keeps [block, rows] float32 blocks small)
-
-
-def _segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row order grouping identities, segment starts, identity of each segment)."""
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    return order, starts, sorted_labels[starts]
 
 
 def _hide(S: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
@@ -30,28 +23,6 @@ def _hide(S: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
         hit = np.flatnonzero(exclude >= 0)
         S[hit, exclude[hit]] = -np.inf
     return S
-
-
-def aggregate_rows(S: np.ndarray, labels: np.ndarray, n_ids: int, method: str, mean_n: int) -> np.ndarray:
-    """[P, n_ids] identity scores from row scores S [P, M] by "max" or "mean_n" (-inf rows unscored)."""
-    order, starts, ids = _segments(labels)
-    S = S[:, order]
-    out = np.full((len(S), n_ids), -np.inf, dtype=np.float32)
-    best = np.maximum.reduceat(S, starts, axis=1)
-    if method == "max":
-        out[:, ids] = best
-        return out
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, S.shape[1]]))
-    total, count, rest = np.zeros_like(best), np.zeros_like(best), S
-    for _ in range(max(1, mean_n)):  # peel off each identity's best remaining row n times
-        found = np.isfinite(best)
-        total += np.where(found, best, 0.0)
-        count += found
-        rest = np.where(rest >= best[:, seg], -np.inf, rest)
-        best = np.maximum.reduceat(rest, starts, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, ids] = np.where(count > 0, total / np.maximum(count, 1), -np.inf)
-    return out
 
 
 def centroid_scores(Q: np.ndarray, G: np.ndarray, labels: np.ndarray, n_ids: int,

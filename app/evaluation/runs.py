@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from app.evaluation.protocols import Split
-from app.evaluation.ranking import PROBE_BLOCK, _hide, aggregate_rows, identity_scores, top_identities, topk_hits
+from app.evaluation.ranking import PROBE_BLOCK, _hide, identity_scores, top_identities, topk_hits
 from app.evaluation.stability import plot_stability, stability
 from app.pipeline.photos.embed import l2_normalize
+from app.pipeline.scoring.batch_scores import aggregate_rows
 from app.pipeline.scoring.scorers import Aggregation, identity_sums
 
 SHORTLIST = 200  # rows (or identities, for centroid) the similarity network reranks, as LEARNED_SHORTLIST

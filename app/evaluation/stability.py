@@ -2,16 +2,23 @@
 
 For each visitor, every pair of their photos is compared: top-1 agreement (same best identity) and
 top-5 overlap (shared identities among the five best, over 5); both are averaged over the visitor's
-pairs, then over visitors (macro). Hub measures say whether agreement comes from a few identities
-that are everyone's best match rather than from consistent faces.
+pairs, then over visitors (macro). Hub measures (app/evaluation/hubs.py) say whether agreement
+comes from a few identities that are everyone's best match rather than from consistent faces.
+
+With several photos (k of them, their embeddings combined into one query), each visitor with at
+least 2k photos gets DRAWS seeded pairs of disjoint k-photo sets; agreement and overlap between the
+two sets' answers are averaged per visitor, then over visitors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from app.evaluation.hubs import hub_measures
+
 TOP = 5
 BOOTSTRAP = 1000  # resamples of the visitors for the 95% interval of the macro averages
+DRAWS = 5  # pairs of disjoint photo sets drawn per visitor (several-photo stability)
 
 
 def pair_index(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,28 +44,65 @@ def interval(per_visitor: np.ndarray, seed: int = 0) -> list[float]:
     return [float(v) for v in np.percentile(per_visitor[draws].mean(axis=1), [2.5, 97.5])]
 
 
-def stability(top: np.ndarray, groups: np.ndarray) -> dict:
+def _per_visitor(top_a: np.ndarray, top_b: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(visitors, pairs, mean top-1 agreement, mean top-5 overlap) per visitor of answer pairs (a, b)."""
+    k = min(TOP, top_a.shape[1])
+    agree = (top_a[:, 0] == top_b[:, 0]).astype(np.float64)
+    overlap = (top_a[:, :k, None] == top_b[:, None, :k]).any(axis=2).sum(axis=1) / k
+    visitors, local = np.unique(owner, return_inverse=True)
+    pairs = np.bincount(local, minlength=len(visitors))
+    return (visitors, pairs, np.bincount(local, agree, len(visitors)) / np.maximum(pairs, 1),
+            np.bincount(local, overlap, len(visitors)) / np.maximum(pairs, 1))
+
+
+def _summary(pairs: np.ndarray, per_agree: np.ndarray, per_overlap: np.ndarray) -> dict:
+    """Macro averages with their intervals."""
+    some = len(pairs) > 0
+    return {"top1_agreement": float(per_agree.mean()) if some else float("nan"),
+            "top5_overlap": float(per_overlap.mean()) if some else float("nan"),
+            "top1_agreement_ci": interval(per_agree), "top5_overlap_ci": interval(per_overlap),
+            "visitors": int(len(pairs)), "pairs": int(pairs.sum())}
+
+
+def stability(top: np.ndarray, groups: np.ndarray, n_gallery: int | None = None) -> dict:
     """Macro top-1 agreement and top-5 overlap over groups, per-group values and hub measures.
 
-    top: [P, k>=1] best identities per probe, best first; groups: [P] visitor of each probe.
+    top: [P, k>=1] best identities per probe, best first; groups: [P] visitor of each probe;
+    n_gallery: identities in the gallery (hubs are 1% of them; default: the distinct top-1s).
     """
     i, j = pair_index(groups)
-    k = min(TOP, top.shape[1])
-    agree = (top[i, 0] == top[j, 0]).astype(np.float64)
-    overlap = (top[i, :k, None] == top[j, None, :k]).any(axis=2).sum(axis=1) / k
-    visitors, owner = np.unique(groups[i], return_inverse=True)
-    pairs = np.bincount(owner, minlength=len(visitors))
-    per_agree = np.bincount(owner, agree, len(visitors)) / np.maximum(pairs, 1)
-    per_overlap = np.bincount(owner, overlap, len(visitors)) / np.maximum(pairs, 1)
-    _, hub_counts = np.unique(top[:, 0], return_counts=True)
-    return {"top1_agreement": float(per_agree.mean()) if len(visitors) else float("nan"),
-            "top5_overlap": float(per_overlap.mean()) if len(visitors) else float("nan"),
-            "top1_agreement_ci": interval(per_agree), "top5_overlap_ci": interval(per_overlap),
-            "visitors": int(len(visitors)), "pairs": int(len(i)), "photos": int(len(top)),
-            "distinct_top1": int(len(hub_counts)),
-            "hub_share": float(hub_counts.max() / len(top)) if len(top) else float("nan"),
+    _, pairs, per_agree, per_overlap = _per_visitor(top[i], top[j], groups[i])
+    hubs = hub_measures(top[:, 0], groups, n_gallery)
+    return {**_summary(pairs, per_agree, per_overlap), "photos": int(len(top)),
+            "distinct_top1": hubs["distinct_top1"], "hub_share": hubs["hub_share"],
             "per_visitor": {"agreement": per_agree.tolist(), "overlap": per_overlap.tolist(),
                             "pairs": pairs.tolist()}}
+
+
+def photo_sets(groups: np.ndarray, k: int, draws: int = DRAWS, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """(a [S, k], b [S, k], visitor [S]): probe positions of `draws` pairs of disjoint k-photo sets
+    for every visitor with at least 2k photos (seeded)."""
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(groups)
+    a, b, owner = [], [], []
+    for visitor in np.unique(groups):
+        mine = np.flatnonzero(groups == visitor)
+        if len(mine) < 2 * k:
+            continue
+        for _ in range(draws):
+            chosen = rng.permutation(mine)[:2 * k]
+            a.append(chosen[:k])
+            b.append(chosen[k:])
+            owner.append(visitor)
+    empty = np.zeros((0, k), np.int64)
+    return (np.array(a, np.int64).reshape(-1, k) if a else empty, np.array(b, np.int64).reshape(-1, k) if b else empty,
+            np.asarray(owner))
+
+
+def set_stability(top_a: np.ndarray, top_b: np.ndarray, owner: np.ndarray) -> dict:
+    """Macro top-1 agreement and top-5 overlap between the answers of paired photo sets (photo_sets)."""
+    _, pairs, per_agree, per_overlap = _per_visitor(np.asarray(top_a), np.asarray(top_b), np.asarray(owner))
+    return _summary(pairs, per_agree, per_overlap)
 
 
 def plot_stability(per_scorer: dict[str, dict], path: str) -> None:

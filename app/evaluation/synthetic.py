@@ -17,8 +17,7 @@ import numpy as np
 from app.pipeline.galleries import store
 from app.pipeline.galleries.reader import FORMAT_VERSION, Gallery
 from app.pipeline.galleries.vector_index import build_index
-from app.pipeline.scoring.resemblance import reference_scores
-from app.pipeline.scoring.scorers import Aggregation
+from app.pipeline.scoring.identity_norm import build_references
 
 CENTRE_NOISE = 0.15  # per dimension: a synthetic identity's centre keeps cosine ~0.5 to its real row
 PHOTO_NOISE = 0.078  # per dimension: photos keep cosine ~0.75 to their centre
@@ -63,14 +62,12 @@ def write_synthetic(source: Gallery, galleries: str, name: str, rows: int, confi
     thumb_of = np.r_[np.arange(n_real), origin[labels]]
     for row, src in enumerate(thumb_of):
         store.link_or_copy(source.thumb_path(int(src)), os.path.join(version, "thumbs", f"{row}.jpg"))
-    aggregation = Aggregation.from_config(config)
-    resemblance = reference_scores(matrix, all_labels, len(table), aggregation, sample=500)
+    resemblance, reference = build_references(version, matrix, all_labels, len(table), config, sample=500)
     manifest = {"format": FORMAT_VERSION, "name": name, "rows": int(len(matrix)), "identities": len(table),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pipeline": source.manifest["pipeline"],
                 "embedding": source.manifest.get("embedding", {}), "source_dirs": [],
                 "synthetic": {"from": source.name, "rows": rows, "seed": seed},
-                "resemblance": {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
-                                "reference_scores": int(len(resemblance))}}
+                "resemblance": reference}
     store.write_version(version, matrix, all_labels, table,
                         {"source": np.array([""] * len(matrix)), "box": np.zeros((len(matrix), 4), np.int32),
                          "confidence": np.zeros(len(matrix), np.float32)}, manifest, resemblance)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from app.pipeline.errors import DifferentPeople
-from app.pipeline.scoring.photo_sets import check_one_person, combine
+from app.pipeline.scoring.photo_sets import check_one_person
+from app.pipeline.scoring.several_photos import combine_embeddings as combine
 from conftest import multipart_files, read, val_photos
 
 

@@ -20,8 +20,7 @@ from app.pipeline.galleries import store
 from app.pipeline.galleries.reader import THUMBS_DIR, Gallery, thumb_path
 from app.pipeline.galleries.takedowns import Takedowns, record_takedowns
 from app.pipeline.galleries.vector_index import build_index, has_index
-from app.pipeline.scoring.resemblance import reference_scores
-from app.pipeline.scoring.scorers import Aggregation
+from app.pipeline.scoring.identity_norm import build_references
 
 
 def find_identities(gallery: Gallery, wanted: list[str]) -> list[int]:
@@ -51,12 +50,11 @@ def write_without(gallery: Gallery, labels_out: list[int], version: str, config:
     os.makedirs(os.path.join(version, THUMBS_DIR), exist_ok=True)
     for new, old in enumerate(kept_rows):
         store.link_or_copy(gallery.thumb_path(int(old)), thumb_path(version, new))
-    aggregation = Aggregation.from_config(config)
-    resemblance = reference_scores(matrix, labels, len(table), aggregation)
+    resemblance, reference = build_references(version, matrix, labels, len(table), config)
     previous = gallery.manifest.get("takedowns", {})
     left_out = sorted(set(previous.get("left_out", [])) | {e["id"] for e in removed})
     manifest = {**gallery.manifest, "rows": len(matrix), "identities": len(table),
-                "removed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "removed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resemblance": reference,
                 "takedowns": {**previous, "left_out": left_out}}
     store.write_version(version, matrix, labels, table, rows, manifest, resemblance)
     if has_index(gallery.path):

@@ -25,8 +25,7 @@ from app.pipeline.galleries.reader import (
     thumb_path,
 )
 from app.pipeline.galleries.store import link_or_copy
-from app.pipeline.scoring.resemblance import reference_scores
-from app.pipeline.scoring.scorers import Aggregation
+from app.pipeline.scoring.identity_norm import build_references
 
 
 def read_v1(path: str) -> tuple[dict, np.ndarray]:
@@ -82,15 +81,11 @@ def upgrade_gallery(galleries: str, name: str, config: dict, names: dict[str, di
     version = store.new_version(galleries, name)
     for row in range(len(rows)):
         link_or_copy(thumb_path(served, row), thumb_path(version, row))
-    aggregation = Aggregation.from_config(config)
-    resemblance = reference_scores(matrix, labels, len(ids), aggregation)
+    resemblance, reference = build_references(version, matrix, labels, len(ids), config)
     manifest = {key: old[key] for key in ("name", "created", "embedding", "pipeline", "photos", "skipped",
                                            "skipped_files") if key in old}
     manifest.update(format=FORMAT_VERSION, rows=len(rows), identities=len(ids), source_dirs=[source_dir],
-                    upgraded_from=1, resemblance={"scorer": "cosine", "aggregate": aggregation.method,
-                                                  "mean_n": aggregation.mean_n,
-                                                  "reference_scores": int(len(resemblance))},
-                    takedowns=takedowns_manifest(None, []))
+                    upgraded_from=1, resemblance=reference, takedowns=takedowns_manifest(None, []))
     names = names or {}
     table = [{"id": i, **names.get(i, {}), "name": names.get(i, {}).get("name") or display_name(i)} for i in ids]
     columns = {"source": np.array([os.path.join(source_dir, r["source"]) for r in rows], dtype=str),

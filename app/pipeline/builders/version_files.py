@@ -10,8 +10,7 @@ from app.pipeline.galleries import store
 from app.pipeline.galleries.quality import LEVELS, portrait_rows
 from app.pipeline.galleries.reader import FORMAT_VERSION, THUMBS_DIR, Gallery, check_matrix, pipeline_settings
 from app.pipeline.galleries.takedowns import Takedowns
-from app.pipeline.scoring.resemblance import reference_scores
-from app.pipeline.scoring.scorers import Aggregation
+from app.pipeline.scoring.identity_norm import build_references
 
 SKIPPED_LISTED = 1000  # skipped files named in the manifest (all are counted)
 EMBEDDING_MODEL = "facenet_keras (Inception-ResNet-v1, MS-Celeb-1M)"
@@ -43,8 +42,7 @@ def write_built_version(version: str, cols: dict, report, base: Gallery | None, 
             "confidence": cols["confidence"].astype(np.float32), "photo_side": cols["photo_side"].astype(np.int32)}
     table, labels = identity_table(cols["table"], cols["label"].astype(np.int32), rows)
     report.rows, report.identities = len(matrix), len(table)
-    aggregation = Aggregation.from_config(config)
-    resemblance = reference_scores(matrix, labels, len(table), aggregation)
+    resemblance, reference = build_references(version, matrix, labels, len(table), config)
     sources = (base.manifest.get("source_dirs", []) if base is not None else []) + [report.source_dir]
     manifest = {
         "format": FORMAT_VERSION, "name": name, "source_dirs": sorted(set(sources)),
@@ -53,8 +51,7 @@ def write_built_version(version: str, cols: dict, report, base: Gallery | None, 
         "pipeline": pipeline_settings(config), "rows": report.rows, "identities": len(table),
         "photos": report.photos + report.added_to, "skipped": dict(report.skipped),
         "skipped_files": [{"file": p, "reason": r} for p, r in report.skipped_files[:SKIPPED_LISTED]],
-        "resemblance": {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
-                        "reference_scores": int(len(resemblance))},
+        "resemblance": reference,
         "thumbs": THUMBS_DIR,
         "takedowns": takedowns_manifest(takedowns, report.taken_down),
     }

@@ -1,4 +1,4 @@
-"""Several photos of one visitor: are they one person, and the one query they make together.
+"""Several photos of one visitor: are they one person? (several_photos.py makes their one query.)
 
 A second or third photo steadies the answer, but only if it shows the same person: each pair of
 photos is checked with the verification calibration, and a pair is "different people" only when
@@ -6,8 +6,7 @@ the calibrated probability of the same person is below `min_probability` (MATCH_
 1%): one person's photos years apart often fall short of the "Same person?" page's F1 threshold
 (4% of the demo's same-person pairs do), while different people almost never reach 1% (1.2% of
 the demo's pairs). With three photos the one that differs from the two others is named; with two,
-or when no two agree, the set is refused as a whole. The photos' embeddings are then averaged (unit vectors, so
-the mean points between them) and renormalised: one query, scored exactly like a single photo's.
+or when no two agree, the set is refused as a whole.
 """
 
 from __future__ import annotations
@@ -38,8 +37,3 @@ def check_one_person(embeddings: np.ndarray, fields: list[str], scorer: Scorer, 
     raise DifferentPeople(f"These {n} photos show different people: send photos of one person only.",
                           field=fields[-1])
 
-
-def combine(embeddings: np.ndarray) -> np.ndarray:
-    """One unit query from several unit embeddings of one person (their normalised mean)."""
-    mean = np.asarray(embeddings, np.float64).mean(axis=0)
-    return (mean / np.linalg.norm(mean)).astype(np.float32)

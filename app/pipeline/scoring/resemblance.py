@@ -17,10 +17,11 @@ SHORTLIST = 256  # rows aggregated per stand-in (a best identity's rows are amon
 
 
 def reference_scores(matrix: np.ndarray, labels: np.ndarray, n_identities: int, aggregation: Aggregation,
-                     row_scores=None, sample: int = REFERENCE_SAMPLE, seed: int = 0) -> np.ndarray:
+                     row_scores=None, sample: int = REFERENCE_SAMPLE, seed: int = 0, norm=None) -> np.ndarray:
     """Sorted best-match scores of stand-in visitors (gallery photos with their identity removed).
 
-    row_scores(query) defaults to cosine against `matrix`; a learned scorer passes its own.
+    row_scores(query) defaults to cosine against `matrix`; a learned scorer passes its own. norm:
+    the IdentityNorm the served ranking applies (app/pipeline/scoring/identity_norm.py).
     """
     n = len(matrix)
     if n_identities < 2:
@@ -40,8 +41,9 @@ def reference_scores(matrix: np.ndarray, labels: np.ndarray, n_identities: int, 
             k = min(SHORTLIST, n)
             top = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
             agg, _ = aggregate_by_identity(sims[top], labels[top], n_identities, aggregation)
-            if np.isfinite(agg).any():
-                best.append(float(agg.max()))
+            present = np.flatnonzero(np.isfinite(agg))
+            if len(present):
+                best.append(float((agg[present] if norm is None else norm.apply(agg[present], present)).max()))
     return np.sort(np.asarray(best))
 
 

@@ -21,6 +21,7 @@ AGGREGATES = ("max", "mean_n", "centroid")
 SHORTLIST_MIN = 64  # rows aggregated per query at least
 SHORTLIST_PER_MATCH = 8  # and this many per requested identity and averaged row
 COMPLETE_IDENTITIES = 100  # leading identities whose rows are all scored for "mean_n"
+NORM_SHORTLIST_FACTOR = 4  # a normalised ranking may lift an identity from lower down the raw shortlist
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,16 @@ class Scorer(ABC):
         return best
 
     def rank(self, query: np.ndarray, labels: np.ndarray, identities: list[str], top_k: int,
-             aggregation: Aggregation, allowed: np.ndarray | None = None) -> list[Match]:
+             aggregation: Aggregation, allowed: np.ndarray | None = None, norm=None) -> list[Match]:
         """Top-k distinct identities, aggregated over the best rows only (never a sort of every row).
 
         The shortlist grows until it holds at least top_k identities, so "max" is exact; "mean_n"
-        averages each identity's best rows within the shortlist. `allowed` (bool per identity)
-        restricts the answer to those identities.
+        averages each identity's best rows within the shortlist. `allowed` (bool per identity) restricts
+        the answer to those identities; `norm` (an IdentityNorm) rescales the aggregated scores.
         """
         best, n = self.candidates(query), len(labels)
-        m = min(n, max(SHORTLIST_MIN, top_k * max(aggregation.mean_n, 1) * SHORTLIST_PER_MATCH))
+        wide = NORM_SHORTLIST_FACTOR if norm is not None else 1
+        m = min(n, wide * max(SHORTLIST_MIN, top_k * max(aggregation.mean_n, 1) * SHORTLIST_PER_MATCH))
         while True:
             rows, scores = best(m)
             found = len(rows)
@@ -125,7 +127,7 @@ class Scorer(ABC):
             if aggregation.method == "centroid":
                 scale = self.centroid_scale(labels)
         return rank_identities(scores, self.matrix, query, labels[rows], identities, top_k, aggregation,
-                               self.display, rows=rows, scale=scale)
+                               self.display, rows=rows, scale=scale, norm=norm)
 
     def identity_rows(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows sorted by identity, where each identity's run starts, and its length (computed once)."""
@@ -253,16 +255,19 @@ def aggregate_by_identity(sims: np.ndarray, labels: np.ndarray, n_identities: in
 def rank_identities(sims: np.ndarray, matrix: np.ndarray, query: np.ndarray, labels: np.ndarray,
                     identities: list[str], top_k: int, aggregation: Aggregation,
                     display=cosine_to_score, rows: np.ndarray | None = None,
-                    scale: np.ndarray | None = None) -> list[Match]:
+                    scale: np.ndarray | None = None, norm=None) -> list[Match]:
     """Top-k distinct identities by per-row scores `sims` (-inf = not scored).
 
-    With `rows`, sims and labels are those of these matrix rows only (a shortlist).
+    With `rows`, sims and labels are those of these matrix rows only (a shortlist); with `norm`,
+    the aggregated scores are normalised per identity before ranking.
     """
     # Only the identities present in the scored rows take part (a shortlist names a few hundred of
     # 100,000), so nothing here is as long as the identity table.
     present, local = np.unique(np.asarray(labels), return_inverse=True)
     agg, best = aggregate_by_identity(np.asarray(sims, np.float64), local.ravel(), len(present), aggregation,
                                       None if scale is None else scale[present])
+    if norm is not None:
+        agg = norm.apply(agg, present)
     best_rows = best if rows is None else np.where(best >= 0, np.asarray(rows)[np.maximum(best, 0)], -1)
     k = min(int(top_k), int(np.isfinite(agg).sum()))
     top = np.argpartition(-agg, k - 1)[:k] if k < len(agg) else np.arange(len(agg))

@@ -66,6 +66,7 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
                      **m.attributes} for m in result.matches],
         **({"filters": result.filters} if result.filters else {}),
         "photos_used": max(len(result.photos), 1),
+        "certainty": result.certainty,
         **({"photos": [face_dict(face, f"photo[{i}]") for i, face in enumerate(result.photos)]}
            if len(result.photos) > 1 else {}),
     })

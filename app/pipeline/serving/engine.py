@@ -22,8 +22,10 @@ from app.pipeline.photos.analysis import FaceResult, analyze_photo, analyze_phot
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
 from app.pipeline.scoring.attribute_filter import AttributeFilter, allowed_in
-from app.pipeline.scoring.photo_sets import check_one_person, combine
+from app.pipeline.scoring.certainty import certainty, clear_margin
+from app.pipeline.scoring.photo_sets import check_one_person
 from app.pipeline.scoring.scorers import Aggregation, Scorer
+from app.pipeline.scoring.several_photos import combine_embeddings
 from app.pipeline.scoring.verification import check, subject_anchors, verify
 from app.pipeline.serving.engine_loading import process_detector, process_embedder, running
 from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult, named
@@ -127,6 +129,11 @@ class Engine:
         return self.served().check_calibration
 
     @property
+    def identity_norm(self):
+        """HUB_CORRECTION's per-identity normalisation of the served gallery (None: off)."""
+        return self.served().identity_norm
+
+    @property
     def resemblance_reference(self) -> np.ndarray:
         """Best-match scores of non-gallery people under the scorer in use."""
         return self.served().resemblance_reference
@@ -211,15 +218,17 @@ class Engine:
             faces = self.analyze_all(photos, fields)
             embeddings = np.stack([face.embedding for face in faces])
             check_one_person(embeddings, fields, scorer, state.calibration, self.config["MATCH_SAME_PERSON_MIN_P"])
-            embedding = combine(embeddings)
+            embedding = combine_embeddings(embeddings)
         deadline.check("score")
         t0 = time.perf_counter()
         matches = scorer.rank(embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
-                              Aggregation.from_config(self.config), allowed=allowed)
+                              Aggregation.from_config(self.config), allowed=allowed, norm=state.identity_norm)
         timings = {key: sum(face.timings.get(key, 0.0) for face in faces) for key in faces[0].timings}
+        sure = certainty(matches, clear_margin(self.config["CERTAINTY_CLEAR_MARGIN"], len(faces)))
         return MatchResult(query=faces[0], matches=named(matches, gallery, state.resemblance_reference),
                            timings=dict(timings, score=time.perf_counter() - t0), gallery=gallery.name,
-                           scorer=scorer.name, filters=echo, photos=faces, version=gallery.version)
+                           scorer=scorer.name, filters=echo, photos=faces, version=gallery.version,
+                           certainty=sure.as_dict() if sure else None)
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""

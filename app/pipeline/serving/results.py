@@ -25,6 +25,7 @@ class MatchResult:
     filters: dict = field(default_factory=dict)  # the filters in force and who they left out for lack of data
     photos: list[FaceResult] = field(default_factory=list)  # every photo's face used (query: the first)
     version: str = ""  # the gallery version's stamp: image URLs carry it
+    certainty: dict | None = None  # {"level": "clear" | "close_call", "margin": ...}
 
 
 @dataclass

@@ -20,6 +20,7 @@ from app.pipeline.errors import StartupError
 from app.pipeline.galleries.reader import Gallery
 from app.pipeline.galleries.rows import row_source
 from app.pipeline.galleries.vector_index import PQIndex, has_index
+from app.pipeline.scoring.identity_norm import IdentityNorm, served_norm
 from app.pipeline.scoring.resemblance import reference_scores
 from app.pipeline.scoring.scorers import Aggregation, CosineScorer, IndexedCosineScorer, Scorer
 from app.pipeline.scoring.verification import load_calibration
@@ -47,6 +48,7 @@ class ServedGallery:
         self._calibration = None
         self._check_calibration = None
         self._resemblance: np.ndarray | None = None
+        self._norm: list[IdentityNorm | None] = []  # [the identity normalisation] once resolved
         self._auto_model: str | None = None  # MATCH_MODEL=auto, resolved once
 
     @property
@@ -148,17 +150,32 @@ class ServedGallery:
         with self._lock:
             if self._resemblance is None:
                 gallery, scorer, aggregation = self.gallery, self.scorer, Aggregation.from_config(self.config)
-                stored = gallery.manifest.get("resemblance", {})
-                wanted = {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n}
+                stored = {"hub_correction": "none", **gallery.manifest.get("resemblance", {})}
+                wanted = {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
+                          "hub_correction": self.config["HUB_CORRECTION"]}
                 reference = gallery.resemblance_reference()
                 if reference is None or scorer.name != "cosine" or \
                         any(stored.get(k) != v for k, v in wanted.items()):
+                    # cosine: the memory-mapped matrix itself (an indexed scorer reads rows, it has no matrix)
+                    row_scores = None if scorer.name == "cosine" else scorer.row_scores
                     reference = reference_scores(gallery.embeddings, gallery.labels, len(gallery.identities),
-                                                 aggregation, row_scores=scorer.row_scores, sample=300)
+                                                 aggregation, row_scores=row_scores, sample=300,
+                                                 norm=self.identity_norm)
                 self._resemblance = reference
             return self._resemblance
 
+    @property
+    def identity_norm(self) -> IdentityNorm | None:
+        """HUB_CORRECTION's per-identity normalisation (None: off), stored with the gallery or fitted once."""
+        with self._lock:
+            if not self._norm:
+                self._norm = [served_norm(self.gallery, self.scorer, self.config)]
+            return self._norm[0]
+
     def load_all(self) -> ServedGallery:
-        """Open the gallery and build the scorer, calibrations and resemblance reference now; itself."""
-        _ = self.gallery, self.scorer, self.calibration, self.check_calibration, self.resemblance_reference
+        """Open the gallery and build the scorer, calibrations, normalisation and resemblance reference now."""
+        _ = self.gallery, self.scorer, self.calibration, self.check_calibration, self.identity_norm
+        _ = self.resemblance_reference
+        if Aggregation.from_config(self.config).method == "centroid":  # one pass over the rows, not at a match
+            self.scorer.centroid_scale(self.gallery.labels)
         return self
