@@ -8,7 +8,7 @@ import numpy as np
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from app.extensions import get_engine
-from app.http import inputs
+from app.http import embedding_inputs, inputs
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
 
 bp = Blueprint("web", __name__)
@@ -68,14 +68,33 @@ def match():
     them on the photo it still holds and re-post with `face=N`; nothing of the photo is kept here.
     """
     result = inputs.match_request(get_engine())
-    cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
-              "row": m.row} for m in result.matches]
     query = result.query
     return render_template("results.html", face=jpeg_data_url(query.thumbnail(PAGE_FACE_SIZE)),
-                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
+                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards(result),
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
                            scorer=result.scorer)
+
+
+@bp.post("/match/embedding")
+def match_embedding():
+    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON).
+
+    The results page has no face, boxes or photo size: the page's script fills them in from what it
+    holds in memory (its crop, its detections); the server never sees them.
+    """
+    engine = get_engine()
+    query = embedding_inputs.embedding_query(engine.config)
+    result = engine.match_embedding(query.values, query.model_id, query.top_k)
+    return render_template("results.html", private=True, face=None, faces_detected=0, faces_ignored=0,
+                           cards=cards(result), boxes=[], face_index=0, photo_size=[0, 0],
+                           top_k=len(result.matches), scorer=result.scorer)
+
+
+def cards(result) -> list[dict]:
+    """The results page's celebrity cards, best first."""
+    return [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance, "row": m.row}
+            for m in result.matches]
 
 
 @bp.get("/celebrity/<identity>")

@@ -26,6 +26,7 @@ from app.pipeline.photos.embed import Embedder
 from app.pipeline.scoring.resemblance import percentile, reference_scores
 from app.pipeline.scoring.scorers import Aggregation, CosineScorer, IndexedCosineScorer, Scorer
 from app.pipeline.scoring.verification import check, load_calibration, subject_anchors, verify
+from app.pipeline.serving.embedding_model import check_embedding, describe_model
 from app.pipeline.serving.engine_loading import process_detector, process_embedder, running
 from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult
 
@@ -59,6 +60,7 @@ class Engine:
         self._runtime: str | None = None
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
+        self._embedding_model: dict | None = None
         self._loaded = False
         self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
 
@@ -203,7 +205,7 @@ class Engine:
     def load_all(self) -> None:
         """Open the gallery and build every network now (start-up, never per request)."""
         _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration, self.check_calibration
-        _ = self.resemblance_reference
+        _ = self.resemblance_reference, self.embedding_model()
         self._loaded = True
 
     def raise_failure(self) -> None:
@@ -241,17 +243,32 @@ class Engine:
     def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
         """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
         query = self.analyze(data, face_index=face_index)
+        return self._ranked(query, query.embedding, top_k, query.timings)
+
+    def embedding_model(self) -> dict:
+        """The served embedding model: id, dimension, weights and settings (serving/embedding_model.py)."""
+        if self._embedding_model is None:
+            self._embedding_model = describe_model(self.config, self.paths.weights)
+        return self._embedding_model
+
+    def match_embedding(self, values, model_id: str, top_k: int | None = None) -> MatchResult:
+        """Top-k celebrities for an embedding computed elsewhere (the visitor's browser) with the served model;
+        scored exactly as a photo's. The result has no query face (`query` is None)."""
+        return self._ranked(None, check_embedding(values, self.embedding_model(), model_id), top_k, {})
+
+    def _ranked(self, query: FaceResult | None, embedding: np.ndarray, top_k: int | None,
+                timings: dict[str, float]) -> MatchResult:
+        """The top-k identities for one embedding, named, with their resemblance percentiles."""
         deadline.check("score")
         t0 = time.perf_counter()
         gallery, scorer = self.gallery, self.scorer
-        matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
+        matches = scorer.rank(embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
                               Aggregation.from_config(self.config))
         reference = self.resemblance_reference
         matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference))
                    for m in matches]
-        timings = dict(query.timings, score=time.perf_counter() - t0)
-        return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
-                           scorer=scorer.name)
+        return MatchResult(query=query, matches=matches, timings=dict(timings, score=time.perf_counter() - t0),
+                           gallery=gallery.name, scorer=scorer.name)
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""
