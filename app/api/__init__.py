@@ -6,11 +6,12 @@ from flask import Blueprint, abort, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
 from app.api.docs import api_page_model, openapi_document
-from app.extensions import get_engine
+from app.extensions import get_browser_assets, get_engine
 from app.http import embedding_inputs, inputs, prometheus
 from app.http.openapi import documented
 from app.http.security import public_url
 from app.pipeline.serving.answers import check_answer, embedding_match_answer, match_answer, verify_answer
+from app.pipeline.serving.browser_assets import page_manifest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)
@@ -62,7 +63,11 @@ def model() -> ResponseReturnValue:
     Its `id` (send it as `embedding_model`) covers the FaceNet weights' sha256 and every setting
     that changes an embedding (detection, main face, crop, flip, input side).
     """
-    return jsonify(get_engine().embedding_model())
+    engine, assets = get_engine(), get_browser_assets()
+    manifest = page_manifest(assets, engine.embedding_model(), lambda name: public_url("private.asset", name=name),
+                             public_url("web.match_embedding"))
+    private = {"available": assets.available, "reason": assets.reason}
+    return jsonify({**engine.embedding_model(), "private_mode": private, "assets": manifest.get("assets")})
 
 
 @bp.post("/verify")

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from app.config import datasets_dir, weights_path
 from app.pipeline.errors import StartupError
 from app.pipeline.networks import weight_sources
+from app.pipeline.networks.browser_copies import CopyError, browser_dir, install_browser_copies, stale_copies
 from app.pipeline.networks.checksums import MANIFEST, record_checksums, verify_checksums
 from app.pipeline.networks.install import ConversionError, install_onnx, stale_exports
 from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path
@@ -57,17 +58,36 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
     converted = [onnx_path(folder, name) for name in NETWORK_NAMES]
     if has_onnx(folder) and not force and intact(converted) and current(converted):
         click.echo(f"ONNX networks already installed in {folder}")
+    else:
+        photos = check_photos()
+        click.echo(f"converting MTCNN and FaceNet to ONNX, then checking them against TensorFlow on {len(photos)} "
+                   "demo photos ...")
+        try:
+            report = install_onnx(dst, photos, dict(current_app.config))
+        except ConversionError as exc:
+            raise click.ClickException(str(exc)) from exc
+        record_checksums(converted)
+        click.echo(f"ONNX networks installed in {folder}: {report.faces} faces on {report.photos} photos within "
+                   f"{report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+    make_browser_copies(folder, force)
+
+
+def make_browser_copies(folder: str, force: bool) -> None:
+    """The networks' copies for the page's private mode (weights/browser/), made again when the served ones changed."""
+    stale = stale_copies(folder)
+    if not stale and not force:
+        click.echo(f"browser copies of the networks already made in {browser_dir(folder)}")
         return
-    photos = check_photos()
-    click.echo(f"converting MTCNN and FaceNet to ONNX, then checking them against TensorFlow on {len(photos)} "
-               "demo photos ...")
+    click.echo(f"making the browser copies of the networks ({stale or 'forced'}) ...")
     try:
-        report = install_onnx(dst, photos, dict(current_app.config))
-    except ConversionError as exc:
+        manifest = install_browser_copies(folder, check_photos(), dict(current_app.config))
+    except CopyError as exc:
         raise click.ClickException(str(exc)) from exc
-    record_checksums(converted)
-    click.echo(f"ONNX networks installed in {os.path.dirname(dst)}: {report.faces} faces on {report.photos} photos "
-               f"within {report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+    sizes = sum(entry["gzip_bytes"] for entry in manifest["networks"].values()) / 2**20
+    measured = manifest["facenet_parity"]
+    click.echo(f"browser copies in {browser_dir(folder)} ({sizes:.1f} MB gzipped): FaceNet with float16 weights "
+               f"against the served one on {measured['faces']} faces: cosine min {measured['min_cosine']:.6f}, "
+               f"median {measured['median_cosine']:.6f}")
 
 
 def intact(paths: list[str]) -> bool:
