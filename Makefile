@@ -16,7 +16,7 @@ ORT_SUMS := scripts/onnxruntime-web.sha256
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install weights demo gallery gallery-lfw setup browser-runtime run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
+.PHONY: install weights demo gallery gallery-lfw setup browser-runtime run dev test test-slow test-browser test-ray chromium lint bench bench-load bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-private bench-docs docker-check clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -144,6 +144,10 @@ bench-losses: setup  ## bench/losses.py: one learned model per loss against plai
 
 bench-crops: setup  ## bench/crop_variants.py: LFW verification accuracy per crop variant (needs ../shared LFW)
 	$(BIN)/python bench/crop_variants.py --markdown $(TABLES)/crop_variants.md
+	$(PAGE)
+
+bench-private: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate  ## bench/private_speed.py: private mode in headless Chromium (1 MP photo; first and second visit)
+	$(BROWSER_VENV)/bin/python bench/private_speed.py --markdown $(TABLES)/private_speed.md
 	$(PAGE)
 
 # The page is rebuilt after each table so the suite's own check of it passes during the next runs.
