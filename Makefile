@@ -10,13 +10,16 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 BROWSER_VENV := .venv-browser
 AXE_CORE := axe-core@4.14.1
 AXE_JS := build/npm/node_modules/axe-core/axe.min.js
+ORT_WEB := onnxruntime-web@1.31.1
+ORT_DIST := build/npm/node_modules/onnxruntime-web/dist
+ORT_SUMS := scripts/onnxruntime-web.sha256
 RAY_STAMP := $(VENV)/.requirements-ray
 CHROMIUM ?= /usr/bin/chromium
 SHELLCHECK ?= shellcheck
 REDIS_SERVER ?= redis-server
 NGINX ?= /usr/sbin/nginx
 
-.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup run dev test test-slow test-browser test-ray test-fleet fleet-tools chromium shellcheck lint lint-deploy deploy-template bench bench-load bench-fleet bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-docs docker-check clean
+.PHONY: install weights demo gallery gallery-lfw gallery-celebs setup browser-runtime run dev test test-slow test-browser test-ray test-fleet fleet-tools chromium shellcheck lint lint-deploy deploy-template bench bench-load bench-fleet bench-hostile bench-scale bench-build bench-scoring bench-losses bench-crops bench-suite bench-private bench-docs docker-check clean
 
 REQUIREMENTS := requirements.txt requirements/serving.txt requirements/build.txt requirements/dev.txt
 
@@ -55,10 +58,23 @@ gallery-celebs: weights  ## download IMDB-WIKI's IMDb crops (or IMDB_ARCHIVE=pat
 
 setup: gallery
 
-run: setup  ## serve on http://127.0.0.1:$(PORT) with gunicorn (gallery celebs, else lfw when built, else demo)
+# Private mode's runtime: optional, so a machine without npm still serves (the page then offers the upload only).
+$(ORT_DIST)/.checked: $(ORT_SUMS)
+	@command -v npm >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix build/npm --no-audit --no-fund --silent $(ORT_WEB)
+	cd $(ORT_DIST) && sha256sum --check --quiet $(CURDIR)/$(ORT_SUMS)
+	gzip -9 -n -k -f $(ORT_DIST)/ort-wasm-simd-threaded.wasm
+	touch $@
+
+browser-runtime:  ## ONNX Runtime Web from npm for private mode (pinned, checksums checked; the app serves it, no CDN)
+	@$(MAKE) --no-print-directory $(ORT_DIST)/.checked || \
+	  echo "private mode stays off: $(ORT_WEB) could not be installed and checked (is npm there?)" >&2
+
+run: setup browser-runtime  ## serve on http://127.0.0.1:$(PORT) with gunicorn (gallery celebs, else lfw when built, else demo)
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
 
-dev: setup  ## Flask's debug server (networks load at start-up, as under gunicorn)
+dev: setup browser-runtime  ## Flask's debug server (networks load at start-up, as under gunicorn)
 	LOOKSLIKE_EAGER_LOAD=true $(FLASK) run --debug --port $(PORT)
 
 test: setup  ## the default test suite (under 10 minutes)
@@ -134,7 +150,7 @@ chromium:  ## Debian's Chromium (Playwright's own browser download is not used)
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; \
 	  else echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
 
-test-browser: setup chromium $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the pages in real Chromium (Playwright + axe-core)
+test-browser: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate $(AXE_JS)  ## the pages in real Chromium (Playwright + axe-core)
 	CHROMIUM=$(CHROMIUM) LOOKSLIKE_APP_PYTHON=$(BIN)/python $(BROWSER_VENV)/bin/python -m pytest -q -m browser tests/browser
 
 $(RAY_STAMP): requirements-ray.txt $(BIN)/activate  ## the optional Ray extra, into .venv
@@ -175,6 +191,10 @@ bench-losses: setup  ## bench/losses.py: one learned model per loss against plai
 
 bench-crops: setup  ## bench/crop_variants.py: LFW verification accuracy per crop variant (needs ../shared LFW)
 	$(BIN)/python bench/crop_variants.py --markdown $(TABLES)/crop_variants.md
+	$(PAGE)
+
+bench-private: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate  ## bench/private_speed.py: private mode in headless Chromium (1 MP photo; first and second visit)
+	$(BROWSER_VENV)/bin/python bench/private_speed.py --markdown $(TABLES)/private_speed.md
 	$(PAGE)
 
 # The page is rebuilt after each table so the suite's own check of it passes during the next runs.

@@ -27,11 +27,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=settings.instance_folder(overrides), instance_relative_config=True,
                 template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
     from app import api, extensions, http, web
+    from app.web import private_mode
 
     settings.load_config(app, overrides)
     os.makedirs(app.instance_path, exist_ok=True)
     http.init_app(app)
     app.register_blueprint(web.bp)
+    app.register_blueprint(private_mode.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(api.docs)

@@ -222,16 +222,22 @@ DEFAULTS: dict[str, Any] = {
     # flask-limiter strategy: "fixed-window", "moving-window" or "sliding-window-counter".
     "RATE_LIMIT_STRATEGY": "fixed-window",
     # --- security headers ---------------------------------------------------------------
-    # Sent on every response. No inline scripts (the pages' JS is static/app.js); data: and blob:
+    # Sent on every response. No inline scripts (the pages' JS is static/); 'wasm-unsafe-eval' lets
+    # private mode compile ONNX Runtime's WebAssembly (nothing else: no eval); data: and blob:
     # images for the face crops and the upload preview; blob:/mediastream: media for the webcam;
     # inline style attributes only (the score bars' widths).
-    "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; "
+    "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
                                 "style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; "
                                 "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; "
                                 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     "REFERRER_POLICY": "same-origin",
     # The camera for this site's own pages only (webcam capture); nothing else.
     "PERMISSIONS_POLICY": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
+    # --- private mode -----------------------------------------------------------------------
+    # The page finds and embeds the face in the browser and sends only the embedding, where the
+    # browser can and the networks' browser copies (`flask weights fetch`) and ONNX Runtime Web
+    # (`make browser-runtime`) are installed; else it uploads the photo (docs/private-mode.md).
+    "PRIVATE_MODE": True,
     # --- metrics and logs -----------------------------------------------------------------
     # /metrics (Prometheus text format) is served when true.
     "METRICS_ENABLED": True,
@@ -269,6 +275,8 @@ DEFAULTS: dict[str, Any] = {
     "MODELS_DIR": None,
     # The API keys' hashes (`flask keys`). None: <instance>/api_keys.json.
     "API_KEYS_FILE": None,
+    # ONNX Runtime Web's files. None: <repository>/build/npm/node_modules/onnxruntime-web/dist.
+    "BROWSER_RUNTIME_DIR": None,
 }
 
 # Config keys that flask-limiter (RATELIMIT_*) and flask-cors (CORS_*) read themselves: settings too.

@@ -38,3 +38,9 @@ def api_keys_path(app: Flask) -> str:
     """File of the API keys' hashes (`flask keys`): API_KEYS_FILE, else instance/api_keys.json."""
     return app.config.get("API_KEYS_FILE") or os.path.join(app.instance_path, "api_keys.json")
 
+
+
+def browser_runtime_dir(app: Flask) -> str:
+    """ONNX Runtime Web's dist folder (private mode): BROWSER_RUNTIME_DIR, else `make browser-runtime`'s."""
+    return app.config.get("BROWSER_RUNTIME_DIR") or os.path.join(
+        os.path.dirname(app.root_path), "build", "npm", "node_modules", "onnxruntime-web", "dist")

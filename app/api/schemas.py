@@ -51,6 +51,19 @@ MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces_
                                                    "stamp (image URLs carry it)."},
                                "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")},
                                "filters": FILTERS}}
+EMBEDDING_MATCH_ANSWER = {"type": "object", "required": ["gallery", "scorer", "matches"],
+                          "description": "A photo's answer without its face fields: the server never saw the photo.",
+                          "properties": {k: MATCH_ANSWER["properties"][k]
+                                         for k in ("gallery", "gallery_version", "scorer", "matches", "filters")}}
+MODEL = {"type": "object", "required": ["id", "dimension", "network", "settings"], "properties": {
+    "id": {"type": "string", "description": "Send it as embedding_model with an embedding."},
+    "dimension": {"type": "integer", "description": "Numbers in an embedding."},
+    "network": {"type": "object", "description": "The FaceNet weights file and its sha256."},
+    "settings": {"type": "object", "description": "Detection, main-face, crop and embedding settings the id covers."},
+    "private_mode": {"type": "object", "description": "Whether the page can run the networks in the browser, "
+                     "and why not."},
+    "assets": {"type": "object", "nullable": True, "description": "The browser copies of the networks and of ONNX "
+               "Runtime Web: URL, sha256 and size of each (null when they are not installed)."}}}
 VERDICT = {"probability": {"type": "number", "minimum": 0, "maximum": 1,
                            "description": "Calibrated probability of the same person."},
            "distance": {"type": "number"}, "threshold": {"type": "number"}}
@@ -71,9 +84,11 @@ READY = {"type": "object", "required": ["status"], "properties": {
     "gallery_version": {"type": "string", "description": "The served gallery version's stamp."},
     "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"},
     "model": {"type": "string", "nullable": True,
-              "description": "the learned model served (MATCH_MODEL), or null: cosine"}}}
+              "description": "the learned model served (MATCH_MODEL), or null: cosine"},
+    "embedding_model": {"type": "string", "description": "id of the served embedding model (GET /api/v1/model)"}}}
 SCHEMAS = {"Face": FACE, "FaceUsed": FACE_USED, "Match": MATCH, "MatchAnswer": MATCH_ANSWER,
-           "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
+           "EmbeddingMatchAnswer": EMBEDDING_MATCH_ANSWER,
+           "Model": MODEL, "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
 
 
 def binary(description: str) -> dict:
@@ -90,7 +105,16 @@ def body(multipart: dict, json: dict, required: tuple[list, list]) -> dict:
     """A request body as multipart/form-data or JSON."""
     return {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": required[0], "properties": multipart}},
-        "application/json": {"schema": {"type": "object", "required": required[1], "properties": json}}}}
+        "application/json": {"schema": {"type": "object", **({"required": required[1]} if required[1] else {}),
+                                        "properties": json}}}}
+
+
+EMBEDDING_FIELDS = {
+    "embedding": {"type": "array", "items": {"type": "number"}, "description": "Instead of image: the "
+                  "L2-normalized embedding of the face (exactly the served dimension, finite, unit length "
+                  "within 1e-3), computed as GET /api/v1/model says."},
+    "embedding_model": {"type": "string", "description": "With embedding: the id of the model it was computed "
+                        "with (GET /api/v1/model); another id gets 409 model_mismatch."}}
 
 
 def operations(app: Flask) -> dict[str, dict]:
@@ -108,8 +132,11 @@ def operations(app: Flask) -> dict[str, dict]:
     return {
         "api.match": {"tags": ["match"], "requestBody": body(
             {"photo": binary("The photo." + limit), "top_k": top_k, **filters},
-            {"image": base64("The photo."), "top_k": top_k, **filters}, (["photo"], ["image"])),
-            "responses": json_ok("MatchAnswer", "The face used and the top-k look-alikes.")},
+            {"image": base64("The photo."), "top_k": top_k, **filters, **EMBEDDING_FIELDS}, (["photo"], [])),
+            "responses": {"200": {"description": "The face used and the top-k look-alikes (for an embedding: the "
+                                  "look-alikes only).", "content": {"application/json": {"schema": {
+                                      "oneOf": [ref("MatchAnswer"), ref("EmbeddingMatchAnswer")]}}}}}},
+        "api.model": {"tags": ["match"], "responses": json_ok("Model", "The served embedding model.")},
         "api.verify": {"tags": ["verify"], "requestBody": body(
             {"photo1": binary("First photo." + limit), "photo2": binary("Second photo.")},
             {"image1": base64("First photo."), "image2": base64("Second photo.")},

@@ -16,6 +16,7 @@ from app.instance_paths import datasets_dir, galleries_dir, models_dir, weights_
 from app.pipeline.errors import StartupError
 from app.pipeline.galleries.reader import Gallery
 from app.pipeline.networks import weight_sources
+from app.pipeline.networks.browser_copies import CopyError, browser_dir, install_browser_copies, stale_copies
 from app.pipeline.networks.checksums import MANIFEST, record_checksums, verify_checksums
 from app.pipeline.networks.install import ConversionError, install_onnx, stale_exports
 from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path, resolve_runtime
@@ -68,6 +69,7 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
     else:
         convert_networks(dst, converted)
     export_trained_models(force)
+    make_browser_copies(folder, force)
 
 
 def convert_networks(dst: str, converted: list[str]) -> None:
@@ -82,6 +84,24 @@ def convert_networks(dst: str, converted: list[str]) -> None:
     record_checksums(converted)
     click.echo(f"ONNX networks installed in {os.path.dirname(dst)}: {report.faces} faces on {report.photos} photos "
                f"within {report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+
+
+def make_browser_copies(folder: str, force: bool) -> None:
+    """The networks' copies for the page's private mode (weights/browser/), made again when the served ones changed."""
+    stale = stale_copies(folder)
+    if not stale and not force:
+        click.echo(f"browser copies of the networks already made in {browser_dir(folder)}")
+        return
+    click.echo(f"making the browser copies of the networks ({stale or 'forced'}) ...")
+    try:
+        manifest = install_browser_copies(folder, check_photos(), dict(current_app.config))
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sizes = sum(entry["gzip_bytes"] for entry in manifest["networks"].values()) / 2**20
+    measured = manifest["facenet_parity"]
+    click.echo(f"browser copies in {browser_dir(folder)} ({sizes:.1f} MB gzipped): FaceNet with float16 weights "
+               f"against the served one on {measured['faces']} faces: cosine min {measured['min_cosine']:.6f}, "
+               f"median {measured['median_cosine']:.6f}")
 
 
 def export_trained_models(force: bool) -> None:

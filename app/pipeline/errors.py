@@ -85,6 +85,12 @@ class NoCelebrityPasses(LooksLikeError):
     code = "no_celebrity_passes"
 
 
+class ModelMismatch(LooksLikeError):
+    """An embedding was computed with another network or other crop settings than the served ones."""
+
+    code = "model_mismatch"
+
+
 class Unauthorized(LooksLikeError):
     """An API key is required and the request has none, or a wrong one."""
 

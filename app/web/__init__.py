@@ -6,7 +6,7 @@ import numpy as np
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from app.extensions import get_engine
-from app.http import inputs, prometheus
+from app.http import embedding_inputs, inputs, prometheus
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
 
 bp = Blueprint("web", __name__)
@@ -76,15 +76,37 @@ def match():
     asked = inputs.match_inputs()
     result = get_engine().match(asked.photos, asked.top_k, asked.face_index, asked.filters)
     prometheus.observe_stages(result.timings)
-    cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
-              "image": thumb_url(result.gallery, result.version, m.portrait), "born": m.attributes.get("birth_year")}
-             for m in result.matches]
     query = result.query
     return render_template("results.html", face=jpeg_data_url(query.thumbnail(PAGE_FACE_SIZE)),
-                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
+                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards(result),
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
-                           scorer=result.scorer, filters=result.filters, filters_sent=asked.filters)
+                           scorer=result.scorer, filters=result.filters, filters_sent=asked.filters,
+                           certainty=result.certainty, photos_used=max(len(result.photos), 1))
+
+
+@bp.post("/match/embedding")
+def match_embedding():
+    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON).
+
+    The results page has no face, boxes or photo size: the page's script fills them in from what it
+    holds in memory (its crop, its detections); the server never sees them.
+    """
+    engine = get_engine()
+    query = embedding_inputs.embedding_query(engine.config)
+    filters = inputs.search_filters()
+    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters)
+    return render_template("results.html", private=True, face=None, faces_detected=0, faces_ignored=0,
+                           cards=cards(result), boxes=[], face_index=0, photo_size=[0, 0],
+                           top_k=len(result.matches), scorer=result.scorer, filters=result.filters,
+                           filters_sent=filters, certainty=result.certainty, photos_used=1)
+
+
+def cards(result) -> list[dict]:
+    """The results page's celebrity cards, best first."""
+    return [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
+             "image": thumb_url(result.gallery, result.version, m.portrait), "born": m.attributes.get("birth_year")}
+            for m in result.matches]
 
 
 @bp.get("/celebrity/<identity>")

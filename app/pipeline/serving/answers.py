@@ -56,6 +56,17 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
         "face_index": result.query.face_index,
         **face_counts(result.query),
         "faces": [f.to_dict() for f in result.query.faces],
+        **embedding_match_answer(result, image_url),
+    })
+
+
+# The fields of a photo's answer that an embedding's answer lacks: the server never saw the photo.
+FACE_FIELDS = ("face", "face_index", "faces_detected", "faces_total", "faces_ignored", "faces")
+
+
+def embedding_match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
+    """The answer to a match on an embedding: a photo's answer without FACE_FIELDS."""
+    return require_finite({
         "gallery": result.gallery,
         "gallery_version": result.version,
         "scorer": result.scorer,

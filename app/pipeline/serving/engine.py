@@ -27,6 +27,7 @@ from app.pipeline.scoring.photo_sets import check_one_person
 from app.pipeline.scoring.scorers import Aggregation, Scorer
 from app.pipeline.scoring.several_photos import combine_embeddings
 from app.pipeline.scoring.verification import check, subject_anchors, verify
+from app.pipeline.serving.embedding_model import check_embedding, describe_model
 from app.pipeline.serving.engine_loading import process_detector, process_embedder, running
 from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult, named
 from app.pipeline.serving.served_gallery import EnginePaths, ServedGallery
@@ -45,6 +46,7 @@ class Engine:
         self._runtime: str | None = None
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
+        self._embedding_model: dict | None = None
         self._loaded = False
         self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
         self.pending: str | None = None  # what start-up still waits for (a gallery being fetched), else None
@@ -167,6 +169,7 @@ class Engine:
         """Build every network and open the served gallery with all it needs now (start-up)."""
         self.load_networks()
         self.served().load_all()
+        self.embedding_model()
         self._loaded = True
 
     def raise_failure(self) -> None:
@@ -207,8 +210,7 @@ class Engine:
         up to MATCH_PHOTOS_MAX photos of one person together, among those passing `filters` (gender,
         born_after, born_before; checked before any work)."""
         state = self.served()  # one version for the whole answer, whatever switch happens meanwhile
-        gallery, scorer = state.gallery, state.scorer
-        allowed, echo = allowed_in(gallery, AttributeFilter(**(filters or {})))
+        allowed = allowed_in(state.gallery, AttributeFilter(**(filters or {})))
         photos = [data] if isinstance(data, bytes) else list(data)
         if len(photos) == 1:
             faces = [self.analyze(photos[0], face_index=face_index)]
@@ -217,15 +219,37 @@ class Engine:
             fields = [f"photo[{i}]" for i in range(len(photos))]
             faces = self.analyze_all(photos, fields)
             embeddings = np.stack([face.embedding for face in faces])
-            check_one_person(embeddings, fields, scorer, state.calibration, self.config["MATCH_SAME_PERSON_MIN_P"])
+            check_one_person(embeddings, fields, state.scorer, state.calibration,
+                             self.config["MATCH_SAME_PERSON_MIN_P"])
             embedding = combine_embeddings(embeddings)
+        timings = {key: sum(face.timings.get(key, 0.0) for face in faces) for key in faces[0].timings}
+        return self._ranked(state, faces, embedding, top_k, allowed, timings)
+
+    def embedding_model(self) -> dict:
+        """The served embedding model: id, dimension, weights and settings (serving/embedding_model.py)."""
+        if self._embedding_model is None:
+            self._embedding_model = describe_model(self.config, self.paths.weights)
+        return self._embedding_model
+
+    def match_embedding(self, values, model_id: str, top_k: int | None = None,
+                        filters: dict | None = None) -> MatchResult:
+        """Top-k celebrities for an embedding computed elsewhere (the visitor's browser) with the served model;
+        scored exactly as a photo's. The result has no query face (`query` is None)."""
+        state = self.served()
+        allowed = allowed_in(state.gallery, AttributeFilter(**(filters or {})))
+        return self._ranked(state, [], check_embedding(values, self.embedding_model(), model_id), top_k, allowed, {})
+
+    def _ranked(self, state: ServedGallery, faces: list[FaceResult], embedding: np.ndarray, top_k: int | None,
+                allowed: tuple[np.ndarray | None, dict], timings: dict[str, float]) -> MatchResult:
+        """The top-k identities for one embedding among the allowed ones, named, with resemblance and certainty."""
         deadline.check("score")
         t0 = time.perf_counter()
+        (passing, echo), gallery, scorer = allowed, state.gallery, state.scorer
         matches = scorer.rank(embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
-                              Aggregation.from_config(self.config), allowed=allowed, norm=state.identity_norm)
-        timings = {key: sum(face.timings.get(key, 0.0) for face in faces) for key in faces[0].timings}
-        sure = certainty(matches, clear_margin(self.config["CERTAINTY_CLEAR_MARGIN"], len(faces)))
-        return MatchResult(query=faces[0], matches=named(matches, gallery, state.resemblance_reference),
+                              Aggregation.from_config(self.config), allowed=passing, norm=state.identity_norm)
+        sure = certainty(matches, clear_margin(self.config["CERTAINTY_CLEAR_MARGIN"], max(len(faces), 1)))
+        named_matches = named(matches, gallery, state.resemblance_reference)
+        return MatchResult(query=faces[0] if faces else None, matches=named_matches,
                            timings=dict(timings, score=time.perf_counter() - t0), gallery=gallery.name,
                            scorer=scorer.name, filters=echo, photos=faces, version=gallery.version,
                            certainty=sure.as_dict() if sure else None)

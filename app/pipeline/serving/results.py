@@ -15,9 +15,9 @@ from app.pipeline.scoring.verification import Verdict
 
 @dataclass
 class MatchResult:
-    """The answer to 'who do I look like?'."""
+    """The answer to 'who do I look like?' (no query face when an embedding was sent instead of a photo)."""
 
-    query: FaceResult
+    query: FaceResult | None
     matches: list[Match]
     timings: dict[str, float]
     gallery: str
