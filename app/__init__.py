@@ -15,21 +15,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Application factory: config, HTTP layer, blueprints, CLI, and the engine.
+    """Application factory: settings (app/settings.py), HTTP layer, blueprints, CLI, and the engine.
 
     With EAGER_LOAD (set by wsgi.py for gunicorn) the networks and the gallery load here, once per
     process; otherwise on first use.
     """
     from flask import Flask
 
-    app = Flask(__name__, instance_relative_config=True,
-                template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
-    from app import api, config, extensions, http, web
+    from app import settings
 
-    config.load_config(app, overrides)
+    app = Flask(__name__, instance_path=settings.instance_folder(overrides), instance_relative_config=True,
+                template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
+    from app import api, extensions, http, web
+    from app.web import private_mode
+
+    settings.load_config(app, overrides)
     os.makedirs(app.instance_path, exist_ok=True)
     http.init_app(app)
     app.register_blueprint(web.bp)
+    app.register_blueprint(private_mode.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(api.docs)

@@ -1,20 +1,32 @@
-"""All configuration of LooksLike in one place.
+"""Every setting of LooksLike, declared once: its default and what it does (the module is longer than
+the others because it holds one commented entry per setting; docs/configuration.md explains the files).
 
-Precedence (later wins): the defaults below, ``instance/config.py``, environment variables
-prefixed ``LOOKSLIKE_`` (values parsed as JSON where possible, e.g. ``LOOKSLIKE_TOP_K=3``),
-then the ``overrides`` mapping passed to :func:`app.create_app` (tests, wsgi.py).
+A key is a setting only when it is declared in DEFAULTS below (or is one of Flask's own keys, or
+read by flask-limiter or flask-cors: EXTENSION_PREFIXES). app/settings.py resolves each one the
+same way in every process (the Flask app, gunicorn's master and worker, the CLI, the workers of a
+gallery build), later layers winning:
+
+1. DEFAULTS below (under gunicorn, CPU_SLOTS defaults to the worker's share of the CPUs);
+2. ``instance/config.py``: Python assignments of uppercase names (``TOP_K = 3``);
+3. environment variables prefixed ``LOOKSLIKE_``, parsed as JSON where possible, else kept as
+   text (``LOOKSLIKE_TOP_K=3``, ``LOOKSLIKE_GALLERY=celebs``; ``KEY__item`` sets one item of a dict);
+4. the ``overrides`` mapping passed to :func:`app.create_app` (tests, wsgi.py).
+
+The instance folder is <repository>/instance unless LOOKSLIKE_INSTANCE_PATH (or INSTANCE_PATH in
+the overrides) names another one.
+
+A name in 2 or 3 that is no setting (a typo such as MAX_CONTENT_LENGHT) is reported at start, in
+the app's log and by gunicorn, with the nearest real name.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     # --- requests -------------------------------------------------------------------------
-    # Largest accepted request body (bytes); larger uploads get HTTP 413.
+    # Largest accepted request body (bytes); larger uploads get HTTP 413 (gunicorn's worker then
+    # hands the request to the app at once instead of waiting for the body, app/http/buffering.py).
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     # Largest accepted image (width x height, decoded); larger ones get HTTP 413.
     "MAX_IMAGE_PIXELS": 40_000_000,
@@ -68,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
     # --- capacity and overload ----------------------------------------------------------------
     # Requests that run the networks (every POST) at once per process; the others wait their turn.
     # gunicorn threads beyond this answer /healthz, /readyz, pages and the 503s while matches run.
+    # Under gunicorn the default is the worker's share of the CPUs it may use (CPUs / WEB_CONCURRENCY,
+    # at least 1; gunicorn.conf.py), which instance/config.py or LOOKSLIKE_CPU_SLOTS replace; 1 elsewhere.
     "CPU_SLOTS": 1,
     # Longest a request may wait for a CPU slot (ms). A request whose expected wait (the queue
     # ahead times the recent time per request) is longer gets 503 "overloaded" with Retry-After at
@@ -76,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
     # Whole-request budget (ms) from the moment the app sees it: work not finished by then is
     # abandoned between stages with 503 "deadline_exceeded" (a client has usually given up by then).
     "REQUEST_DEADLINE": 10000,
-    # Seconds sent in Retry-After with the 503s above.
+    # Seconds sent in Retry-After with the 503s above (also by gunicorn's worker, app/http/buffering.py).
     "RETRY_AFTER": 1,
     # --- embedding (FaceNet) --------------------------------------------------------------
     "EMBED_BATCH_SIZE": 32,
@@ -86,10 +100,28 @@ DEFAULTS: dict[str, Any] = {
     "EMBED_FLIP": False,
     # --- gallery & scoring ----------------------------------------------------------------
     # Gallery served by the app: instance/galleries/<GALLERY>. Empty: the first of
-    # GALLERY_PREFERENCE that has been built (LFW once `make gallery-lfw` ran, else the demo).
+    # GALLERY_PREFERENCE that has been built (the IMDb/Wikipedia celebrities once `make gallery-celebs`
+    # ran, else LFW once `make gallery-lfw` ran, else the demo).
     "GALLERY": "",
-    "GALLERY_PREFERENCE": ["lfw", "demo"],
+    "GALLERY_PREFERENCE": ["celebs", "lfw", "demo"],
+    # A gallery artifact to serve (`flask gallery export`; docs/galleries.md): with EAGER_LOAD each server
+    # fetches and verifies it and imports it (under GALLERY, else its own name) before it is ready.
+    # GALLERY_SHA256 pins it (a roll-out then changes the pin). Every GALLERY_CHECK_SECONDS (0: never)
+    # the URL's ETag is checked; a new version is verified and loaded, then swapped in.
+    "GALLERY_URL": "",
+    "GALLERY_SHA256": "",
+    "GALLERY_CHECK_SECONDS": 300,
+    # Fetch attempts, first wait between them (s, doubling, at most 60), timeout of each connect or read (s).
+    "GALLERY_FETCH_ATTEMPTS": 5,
+    "GALLERY_FETCH_BACKOFF": 1.0,
+    "GALLERY_FETCH_TIMEOUT": 30,
     "TOP_K": 5,
+    # Photos of one visitor a match may carry (multipart `photo` repeated, JSON `images`): each must
+    # show the same person (verification calibration), and they are matched together.
+    "MATCH_PHOTOS_MAX": 3,
+    # Two of those photos are "different people" when the verification calibration gives them a
+    # probability of the same person below this (the F1 threshold refuses 4% of one person's pairs).
+    "MATCH_SAME_PERSON_MIN_P": 0.01,
     "TOP_K_MAX": 20,
     # Vector index: "exact" scores every row; "ann" uses the gallery's index (faiss PQ fast-scan,
     # built by `flask gallery build` above INDEX_MIN_ROWS or by `flask gallery index`); "auto":
@@ -143,15 +175,16 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_MAX_ANCHORS": 10,
     "CHECK_CALIBRATION": {"a": 29.658, "b": -27.474, "threshold": 1.0940,
                           "fitted_on": "LFW gallery, 2710 simulated checks with 1-10 anchors"},
-    # --- request parsing (issue B: nothing a client sends takes the service down) ------------
+    # --- request parsing: bounds on what one client's request may cost ------------------------
     # Largest text (non-file) part of a multipart form, in bytes (Flask/werkzeug; 413 above).
     "MAX_FORM_MEMORY_SIZE": 500_000,
     # Most parts in one multipart form (werkzeug; 413 above).
     "MAX_FORM_PARTS": 1000,
     # Deepest nesting of a JSON body (our bodies need 2); deeper ones get 400 before parsing.
     "JSON_MAX_DEPTH": 32,
-    # Seconds a client may take to send the whole request body; slower ones get 408 and the
-    # worker thread is freed (in-process guard; nginx's client_body_timeout is the first line).
+    # Seconds a client may take to send the whole request; slower ones get 408. gunicorn's worker
+    # reads requests within it before any thread takes them (app/http/buffering.py); the app
+    # checks it again on its own body reads (nginx's client_body_timeout is the first line).
     "BODY_TIMEOUT": 60,
     # --- cross-origin, proxies, public URLs ------------------------------------------------
     # Origins whose pages may call the JSON API from a browser (CORS): a list, or a comma-separated
@@ -176,6 +209,9 @@ DEFAULTS: dict[str, Any] = {
     # Path prefixes that need a key when keys are in force (/healthz, /readyz and pages stay
     # open unless added here; /api/v1/openapi.json always stays open).
     "API_KEY_PATHS": ["/api/v1/"],
+    # Keys every instance of a fleet accepts, beside API_KEYS_FILE's: {"NAME": "<SHA-256 hex of the key>"},
+    # passed as a secret (LOOKSLIKE_API_KEYS='{"partner-a": "..."}'); `flask keys create NAME --secret`.
+    "API_KEYS": {},
     # --- rate limits (flask-limiter) -----------------------------------------------------
     # Requests that run the networks (every POST), per API key or else per client address, e.g.
     # "60/minute" or "10/second;300/hour". Empty: no limit.
@@ -186,23 +222,29 @@ DEFAULTS: dict[str, Any] = {
     # flask-limiter strategy: "fixed-window", "moving-window" or "sliding-window-counter".
     "RATE_LIMIT_STRATEGY": "fixed-window",
     # --- security headers ---------------------------------------------------------------
-    # Sent on every response. No inline scripts (the pages' JS is static/app.js); data: and blob:
+    # Sent on every response. No inline scripts (the pages' JS is static/); 'wasm-unsafe-eval' lets
+    # private mode compile ONNX Runtime's WebAssembly (nothing else: no eval); data: and blob:
     # images for the face crops and the upload preview; blob:/mediastream: media for the webcam;
     # inline style attributes only (the score bars' widths).
-    "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self'; style-src 'self'; "
+    "CONTENT_SECURITY_POLICY": ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
                                 "style-src-attr 'unsafe-inline'; img-src 'self' data: blob:; "
                                 "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; "
                                 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     "REFERRER_POLICY": "same-origin",
     # The camera for this site's own pages only (webcam capture); nothing else.
     "PERMISSIONS_POLICY": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
+    # --- private mode -----------------------------------------------------------------------
+    # The page finds and embeds the face in the browser and sends only the embedding, where the
+    # browser can and the networks' browser copies (`flask weights fetch`) and ONNX Runtime Web
+    # (`make browser-runtime`) are installed; else it uploads the photo (docs/private-mode.md).
+    "PRIVATE_MODE": True,
     # --- metrics and logs -----------------------------------------------------------------
     # /metrics (Prometheus text format) is served when true.
     "METRICS_ENABLED": True,
     # When set, /metrics needs "Authorization: Bearer <METRICS_TOKEN>".
     "METRICS_TOKEN": "",
-    # JSON access log lines (gunicorn, app/http/gunicorn.py) carry the client address only when
-    # true (environment: LOOKSLIKE_ACCESS_LOG_CLIENT=true). Never any photo data.
+    # gunicorn's JSON access log lines (app/http/serving.py) carry the client address only when
+    # true: the peer, or with TRUSTED_PROXIES the address those proxies forwarded. Never any photo data.
     "ACCESS_LOG_CLIENT": False,
     # --- start-up -------------------------------------------------------------------------
     # Register the operator commands (flask weights/gallery/train/evaluate ...). wsgi.py turns it
@@ -217,45 +259,32 @@ DEFAULTS: dict[str, Any] = {
     # and photo requests get 503, instead of the process failing to boot with a traceback.
     # wsgi.py sets it; elsewhere create_app raises the StartupError.
     "REPORT_STARTUP_ERRORS": False,
+    # --- files and folders ----------------------------------------------------------------
+    # The instance folder (per-deployment files: config.py, weights, datasets, galleries, models,
+    # calibration, API keys). None: <repository>/instance. It is chosen before instance/config.py
+    # is read, so only LOOKSLIKE_INSTANCE_PATH or the factory's overrides set it.
+    "INSTANCE_PATH": None,
+    # FaceNet's weights file; the converted ONNX networks live beside it.
+    # None: <instance>/weights/facenet_keras.weights.h5.
+    "WEIGHTS_PATH": None,
+    # Downloaded photo datasets (demo photos, LFW). None: <instance>/datasets.
+    "DATASETS_DIR": None,
+    # One folder per gallery. None: <instance>/galleries.
+    "GALLERIES_DIR": None,
+    # One folder per trained model (`flask train`). None: <instance>/models.
+    "MODELS_DIR": None,
+    # The API keys' hashes (`flask keys`). None: <instance>/api_keys.json.
+    "API_KEYS_FILE": None,
+    # ONNX Runtime Web's files. None: <repository>/build/npm/node_modules/onnxruntime-web/dist.
+    "BROWSER_RUNTIME_DIR": None,
 }
 
+# Config keys that flask-limiter (RATELIMIT_*) and flask-cors (CORS_*) read themselves: settings too.
+EXTENSION_PREFIXES = ("RATELIMIT_", "CORS_")
 
-def weights_path(app: Flask) -> str:
-    """Path of the converted FaceNet weights under the instance folder."""
-    return app.config.get("WEIGHTS_PATH") or os.path.join(
-        app.instance_path, "weights", "facenet_keras.weights.h5"
-    )
-
-
-def datasets_dir(app: Flask) -> str:
-    """Folder of downloaded and extracted photo datasets (demo photos, LFW)."""
-    return app.config.get("DATASETS_DIR") or os.path.join(app.instance_path, "datasets")
-
-
-def galleries_dir(app: Flask) -> str:
-    """Folder that holds one sub-folder per gallery."""
-    return app.config.get("GALLERIES_DIR") or os.path.join(app.instance_path, "galleries")
-
-
-def models_dir(app: Flask) -> str:
-    """Folder that holds one sub-folder per trained model."""
-    return app.config.get("MODELS_DIR") or os.path.join(app.instance_path, "models")
-
-
-def calibration_path(app: Flask, kind: str = "facenet") -> str:
-    """Path of a fitted calibration: "facenet" (pairs, overrides VERIFY_CALIBRATION) or "check"."""
-    return os.path.join(app.instance_path, "calibration", f"{kind}.json")
-
-
-def api_keys_path(app: Flask) -> str:
-    """File of the API keys' hashes (`flask keys`): API_KEYS_FILE, else instance/api_keys.json."""
-    return app.config.get("API_KEYS_FILE") or os.path.join(app.instance_path, "api_keys.json")
-
-
-def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
-    """Fill app.config from defaults, instance config, environment and overrides."""
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.from_prefixed_env("LOOKSLIKE")
-    if overrides:
-        app.config.from_mapping(overrides)
+# LOOKSLIKE_* environment variables that are no setting: the browser tests' own switches. They are
+# never copied into the configuration and never reported as unknown.
+NOT_SETTINGS = {
+    "LOOKSLIKE_APP_PYTHON": "tests/browser: the interpreter that serves the app under test",
+    "LOOKSLIKE_TEST_SERVER": "tests/browser: the URL of a server already running, instead of starting one",
+}

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from report import Report, add_option
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LFW = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "lfw", "images"))
 
@@ -47,7 +49,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=600)
     ap.add_argument("--workers", default=f"1,{len(os.sched_getaffinity(0))}")
+    add_option(ap)
     args = ap.parse_args()
+    report = Report(args.markdown)
     if not os.path.isdir(LFW):
         raise SystemExit(f"no LFW photos at {LFW}")
     flask = [os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "app"]
@@ -65,11 +69,13 @@ def main() -> None:
                 raise SystemExit(out.stderr[-2000:])
             rate = re.search(r"\(([\d.]+) photos/s\)", out.stdout)
             rows.append((workers, float(rate.group(1)), wall, cpu))
-    print(f"flask gallery build, {photos} LFW photos (250 x 250), load average {os.getloadavg()[0]:.1f}")
-    print("| processes | photos/s (build summary) | command wall s | photos/s (command) | CPU ms per photo |")
-    print("| --- | --- | --- | --- | --- |")
-    for workers, rate, wall, cpu in rows:
-        print(f"| {workers} | {rate:.1f} | {wall:.1f} | {photos / wall:.1f} | {cpu / photos * 1000:.0f} |")
+    caption = f"flask gallery build, {photos} LFW photos (250 x 250), load average {os.getloadavg()[0]:.1f}"
+    print(caption)
+    print(report.table(
+        ["processes", "photos/s (build summary)", "command wall s", "photos/s (command)", "CPU ms per photo"],
+        [[workers, f"{rate:.1f}", f"{wall:.1f}", f"{photos / wall:.1f}", f"{cpu / photos * 1000:.0f}"]
+         for workers, rate, wall, cpu in rows], caption))
+    report.write()
 
 
 if __name__ == "__main__":

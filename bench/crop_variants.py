@@ -2,7 +2,7 @@
 
 Detects every photo of the LFW pairs once, then embeds each crop variant (margin, eye alignment,
 mirror-image averaging, which face when there are several) and prints the 10-fold accuracy and AUC of
-each. Needs ../shared/data/lfw. Usage: python bench/crop_variants.py [--folds 10]
+each. Needs ../shared/data/lfw. Usage: python bench/crop_variants.py [--folds 10] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+from report import Report, add_option
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -41,7 +42,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--folds", type=int, default=10, help="use the first N folds of pairs.txt")
     ap.add_argument("--only", nargs="*", help="run only variants whose label contains one of these words")
+    add_option(ap)
     args = ap.parse_args()
+    report = Report(args.markdown)
     if not os.path.isdir(LFW):
         raise SystemExit(f"{LFW} not found: this benchmark needs ../shared/data/lfw")
     from tqdm import tqdm
@@ -97,10 +100,16 @@ def main() -> None:
         rows.append((label, r["accuracy_mean"], r["accuracy_std"], r["auc"], time.perf_counter() - t0))
         print(f"{label:28s} acc {r['accuracy_mean']:.4f} +- {r['accuracy_std']:.4f}  AUC {r['auc']:.4f}",
               flush=True)
-    print(f"\nLFW pairs.txt, {len(kept)} pairs in {len(set(folds))} folds (threshold from the other folds)")
+    caption = (f"LFW pairs.txt, {len(kept)} pairs in {len(set(folds))} folds (threshold from the other folds); "
+               f"faces detected in {len(detected)}/{len(paths)} photos")
+    print(f"\n{caption}")
     print(f"{'variant':28s} {'accuracy':>16s} {'AUC':>7s} {'embed s':>8s}")
     for label, acc, std, auc, secs in rows:
         print(f"{label:28s} {acc:.4f} +- {std:.4f} {auc:7.4f} {secs:8.0f}")
+    report.table(["variant", "accuracy (mean +- std over folds)", "AUC", "embed s"],
+                 [[label, f"{acc:.4f} +- {std:.4f}", f"{auc:.4f}", f"{secs:.0f}"]
+                  for label, acc, std, auc, secs in rows], caption)
+    report.write()
 
 
 if __name__ == "__main__":

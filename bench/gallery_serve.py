@@ -16,6 +16,7 @@ import os
 import time
 
 import numpy as np
+from report import Report, add_option
 from server import Server, memory_mb, photo_bodies, photo_sets, post
 
 
@@ -25,7 +26,9 @@ def main() -> None:
     ap.add_argument("--galleries", default="demo,synth1m")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--port", type=int, default=8120)
+    add_option(ap)
     args = ap.parse_args()
+    report = Report(args.markdown)
     files = [f for group in photo_sets(100).values() for f in group]
     bodies = photo_bodies(files)
     rows = []
@@ -43,17 +46,19 @@ def main() -> None:
         finally:
             server.stop()
         rows.append((name, ready, np.nanpercentile(scores, 50), np.nanpercentile(scores, 95), before, after))
-    print(f"one gunicorn worker per gallery, {args.requests} POST /api/v1/match of {len(files)} real photos "
-          f"(load average {os.getloadavg()[0]:.1f})")
-    print("| gallery | ready after start | score p50 ms | p95 ms | worker RSS MB at ready | after requests "
-          "| of which private | file-backed |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, ready, p50, p95, before, after in rows:
-        print(f"| {name} | {ready:.1f} s | {p50:.2f} | {p95:.2f} | {before['rss']:.0f} | {after['rss']:.0f} "
-              f"| {after['private']:.0f} | {after['file']:.0f} |")
+    caption = (f"one gunicorn worker per gallery, {args.requests} POST /api/v1/match of {len(files)} real photos "
+               f"(load average {os.getloadavg()[0]:.1f})")
+    print(caption)
+    print(report.table(
+        ["gallery", "ready after start", "score p50 ms", "p95 ms", "worker RSS MB at ready", "after requests",
+         "of which private", "file-backed"],
+        [[name, f"{ready:.1f} s", f"{p50:.2f}", f"{p95:.2f}", f"{before['rss']:.0f}", f"{after['rss']:.0f}",
+          f"{after['private']:.0f}", f"{after['file']:.0f}"] for name, ready, p50, p95, before, after in rows],
+        caption))
     base = rows[0][5]["rss"]
     for name, *_, after in rows[1:]:
-        print(f"{name}: worker RSS {after['rss'] - base:+.0f} MB against {rows[0][0]}")
+        print(report.note(f"{name}: worker RSS {after['rss'] - base:+.0f} MB against {rows[0][0]}"))
+    report.write()
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ the answer's status and error code or face counts, the first and best time, and 
 the warmed process's RSS (ru_maxrss, so the first run's peak counts). Also prints the load average,
 since other work on the machine slows every number.
 
-    .venv/bin/python bench/hostile.py            # every case
-    .venv/bin/python bench/hostile.py crowd      # one case
+    .venv/bin/python bench/hostile.py                # every case
+    .venv/bin/python bench/hostile.py crowd-625      # one case
+    .venv/bin/python bench/hostile.py --markdown docs/bench/hostile.md
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
@@ -26,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from report import Report, add_option  # noqa: E402  (bench/report.py)
 from server import memory_mb, multipart  # noqa: E402  (bench/server.py)
 
 from hostile_inputs import animated_gif, crowd_jpeg, flat_image, framed_face, portrait  # noqa: E402
@@ -80,9 +83,16 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--case":
         print(json.dumps(run_case(sys.argv[2], sys.argv[3])))
         return
-    names = sys.argv[1:] or list(CASES)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cases", nargs="*", metavar="CASE", help=f"cases to run (default all): {', '.join(CASES)}")
+    add_option(ap)
+    args = ap.parse_args()
+    if unknown := set(args.cases) - set(CASES):
+        ap.error(f"unknown cases {sorted(unknown)}: choose from {', '.join(CASES)}")
+    report = Report(args.markdown)
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
-    for name in names:
+    rows = []
+    for name in args.cases or list(CASES):
         path, fields = CASES[name]()
         body, content_type = multipart(fields)
         with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
@@ -90,7 +100,22 @@ def main() -> None:
             f.flush()
             out = subprocess.run([sys.executable, __file__, "--case", name, f.name], capture_output=True, text=True)
         line = out.stdout.strip().splitlines()[-1:] or [out.stderr[-500:]]
-        print(line[0], f"(load {os.getloadavg()[0]:.2f})", flush=True)
+        load = os.getloadavg()[0]
+        print(line[0], f"(load {load:.2f})", flush=True)
+        try:
+            r = json.loads(line[0])
+        except json.JSONDecodeError:
+            raise SystemExit(f"case {name} failed: {line[0]}") from None
+        answer = r["answer"] if isinstance(r["answer"], str) else ", ".join(
+            f"{k} {v}" for k, v in r["answer"].items() if v is not None)
+        rows.append([name, f"{path}: {r['status']} {answer}", f"{r['request_kb']:,}", f"{r['first_s']:.2f}",
+                     f"{r['best_s']:.2f}", f"+{r['extra_peak_mb']:,}", f"{r['rss_mb']:,}", f"{load:.2f}"])
+    print(report.table(["case", "answer", "request KB", "first s", "best of 3 s", "extra peak RSS MB",
+                        "warmed RSS MB", "load after"], rows,
+                       "Each case in a fresh process (Flask test client, real weights, demo gallery) after one "
+                       "portrait as warm-up, sent three times; extra peak RSS is the peak above the warmed "
+                       "process's RSS."))
+    report.write()
 
 
 if __name__ == "__main__":

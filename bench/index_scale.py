@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from server import memory_mb  # noqa: E402  (bench/, beside this script)
+from report import Report, add_option  # noqa: E402  (bench/, beside this script)
+from server import memory_mb  # noqa: E402
 
 
 def rss_mb() -> np.ndarray:
@@ -31,11 +32,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--shortlist", type=int, default=1000, help="rows the index passes to the exact rerank")
+    add_option(ap)
     args = ap.parse_args()
+    report = Report(args.markdown)
     import flask
 
-    from app.config import DEFAULTS, galleries_dir
+    from app.config import DEFAULTS
     from app.evaluation.synthetic import synthetic_rows, unit
+    from app.instance_paths import galleries_dir
     from app.pipeline.scoring.scorers import Aggregation
     from app.pipeline.serving.engine import Engine, EnginePaths
 
@@ -61,16 +65,18 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
             rows[(mode, aggregation.method)] = (np.percentile(times, 50) * 1e3, np.percentile(times, 95) * 1e3,
                                                 found, ready, rss_mb() - before)
-    print(f"gallery {args.gallery}: {len(gallery):,} rows, {len(gallery.identities):,} identities, "
-          f"{len(queries)} queries, top-{args.top} identities, index shortlist {args.shortlist} rows")
-    print("| scoring | aggregate | score p50 ms | p95 ms | recall@10 vs exact | ready s "
-          "| RSS + MB private | RSS + MB page cache (shared) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    caption = (f"gallery {args.gallery}: {len(gallery):,} rows, {len(gallery.identities):,} identities, "
+               f"{len(queries)} queries, top-{args.top} identities, index shortlist {args.shortlist} rows")
+    print(caption)
+    table = []
     for (mode, method), (p50, p95, found, ready, rss) in rows.items():
         exact = rows[("exact", method)][2]
         recall = np.mean([len(set(a) & set(b)) / args.top for a, b in zip(found, exact)])
-        print(f"| {mode} | {method} | {p50:.2f} | {p95:.2f} | {recall:.4f} | {ready:.1f} "
-              f"| {rss[0]:.0f} | {rss[1]:.0f} |")
+        table.append([mode, method, f"{p50:.2f}", f"{p95:.2f}", f"{recall:.4f}", f"{ready:.1f}", f"{rss[0]:.0f}",
+                      f"{rss[1]:.0f}"])
+    print(report.table(["scoring", "aggregate", "score p50 ms", "p95 ms", f"recall@{args.top} vs exact", "ready s",
+                        "RSS + MB private", "RSS + MB page cache (shared)"], table, caption))
+    report.write()
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ import threading
 import time
 import urllib.parse
 
+from report import Report, add_option, table
 from server import VAL, Server, cpu_seconds, photo_bodies, rss_mb
 
-PORTS = range(8110, 8120)
+HEADER = ["load", "sent", "ok req/s", "p50 ms", "p95 ms", "p99 ms", "503", "errors", "healthz p99 / max ms (fails)",
+          "server CPU ms per 200", "RSS MB all (worker)", "load avg"]
 
 
 class Client:
@@ -149,23 +151,24 @@ def phase(name: str, url: str, bodies: list, run, seconds: float, server: Server
             "rss": total, "rss_worker": worker, "cpu": cpu, "load": f"{load0:.1f}-{os.getloadavg()[0]:.1f}"}
 
 
+def cells(r: dict) -> list[str]:
+    """One phase's row of the table."""
+    return [r["phase"], str(r["sent"]), f"{r['rps']:.1f}", f"{r['p50']:.0f}", f"{r['p95']:.0f}", f"{r['p99']:.0f}",
+            str(r["shed"]), str(r["errors"]), f"{r['health_p99']:.0f} / {r['health_max']:.0f} ({r['health_fail']})",
+            f"{r['cpu']:.0f}", f"{r['rss']:.0f} ({r['rss_worker']:.0f})", r["load"]]
+
+
 def print_rows(rows: list[dict], header: bool = True) -> None:
-    """The results as a Markdown table."""
-    if header:
-        print("| load | sent | ok req/s | p50 ms | p95 ms | p99 ms | 503 | errors | healthz p99 / max ms (fails) "
-              "| server CPU ms per 200 | RSS MB all (worker) | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['phase']} | {r['sent']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} "
-              f"| {r['shed']} | {r['errors']} | {r['health_p99']:.0f} / {r['health_max']:.0f} ({r['health_fail']}) "
-              f"| {r['cpu']:.0f} | {r['rss']:.0f} ({r['rss_worker']:.0f}) | {r['load']} |", flush=True)
+    """Phases as they finish: Markdown table rows (after the header when asked)."""
+    text = table(HEADER, [cells(r) for r in rows]).splitlines()
+    print("\n".join(text if header else text[2:]), flush=True)
 
 
 def main() -> None:
     """Start the server (unless --url), run the phases, print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running server instead of starting gunicorn")
-    ap.add_argument("--port", type=int, default=8110, choices=PORTS)
+    ap.add_argument("--port", type=int, default=8110, help="loopback port of the gunicorn it starts")
     ap.add_argument("--clients", default="1,2,4,8,16", help="closed-loop concurrencies")
     ap.add_argument("--seconds", type=float, default=20, help="length of each phase")
     ap.add_argument("--open-factor", type=float, default=2.0, help="open-loop rate as a multiple of capacity")
@@ -175,7 +178,9 @@ def main() -> None:
     ap.add_argument("--max-photos", type=int, default=50, help="photos taken, spread evenly over the folder")
     ap.add_argument("--server-cpus", help="pin the server to these CPUs, e.g. 0 (a 1-vCPU instance; the "
                     "load generator keeps the others)")
+    add_option(ap)
     args = ap.parse_args()
+    report = Report(args.markdown)
     files = sorted(f for f in glob.glob(os.path.join(args.photos, "**", "*"), recursive=True) if os.path.isfile(f))
     if not files:
         raise SystemExit(f"no photos in {args.photos}: run `make demo`")
@@ -184,11 +189,11 @@ def main() -> None:
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
     server = None if args.url else Server(args.port, dict(os.environ), cpus).start()
     url = args.url or server.url
-    print(f"# {url}: workers={os.environ.get('WEB_CONCURRENCY', 'default')} "
-          f"threads={os.environ.get('GUNICORN_THREADS', 'default')} "
-          f"runtime={os.environ.get('LOOKSLIKE_RUNTIME', 'auto')} cpus={os.cpu_count()} "
-          f"server cpus={sorted(cpus) if cpus else 'all'} photos={len(files)}",
-          flush=True)
+    setup = (f"{url}: workers={os.environ.get('WEB_CONCURRENCY', 'default')} "
+             f"threads={os.environ.get('GUNICORN_THREADS', 'default')} "
+             f"runtime={os.environ.get('LOOKSLIKE_RUNTIME', 'auto')} cpus={os.cpu_count()} "
+             f"server cpus={sorted(cpus) if cpus else 'all'} photos={len(files)}")
+    print(f"# {setup}", flush=True)
     rows = []
     try:
         Client(url, bodies).match()  # warm-up
@@ -207,13 +212,17 @@ def main() -> None:
         if server:
             server.stop()
     print()
-    print_rows(rows)
+    notes = [setup, f"{args.seconds:g} s per closed-loop phase"]
     if rows and rows[-1]["phase"].startswith("open"):
-        print(f"open-loop goodput: {rows[-1]['rps']:.1f} req/s = {rows[-1]['rps'] / capacity:.0%} of the best "
-              f"closed-loop rate ({capacity:.1f} req/s)")
-    print("closed-loop clients wait Retry-After after a 503; server CPU = user + system of gunicorn's "
-          "processes during the phase, divided by the 200 answers")
+        notes.append(f"open-loop goodput: {rows[-1]['rps']:.1f} req/s = {rows[-1]['rps'] / capacity:.0%} of the "
+                     f"best closed-loop rate ({capacity:.1f} req/s), {seconds:g} s")
+    notes.append("closed-loop clients wait Retry-After after a 503; server CPU = user + system of gunicorn's "
+                 "processes during the phase, divided by the 200 answers")
+    print(report.table(HEADER, [cells(r) for r in rows], "; ".join(notes[:2]) + "."))
+    for line in notes[2:]:
+        print(report.note(line))
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    report.write()
 
 
 if __name__ == "__main__":

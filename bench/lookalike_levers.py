@@ -91,7 +91,7 @@ def match_function(lever: Lever, gallery: dict):
     norm = None if lever.correction == "none" else fit_identity_norm(gallery["G"], labels, len(ids),
                                                                      lever.aggregation, lever.correction)
     scorer = CosineScorer(np.ascontiguousarray(gallery["G"], np.float32))
-    return (lambda q: scorer.rank(q, labels, ids, 5, lever.aggregation, norm)[0].label), True
+    return (lambda q: scorer.rank(q, labels, ids, 5, lever.aggregation, norm=norm)[0].label), True
 
 
 def interleaved_timing(rows: list[dict]) -> None:

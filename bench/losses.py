@@ -1,7 +1,7 @@
 """Cosine vs the learned model for each loss: trains with `flask train`, evaluates with `flask evaluate`.
 
-Prints the markdown table that the README reports. Usage:
-    python bench/losses.py --gallery lfw [--combiner absprod] [--epochs 30]
+Prints a Markdown table (and writes it with --markdown FILE). Usage:
+    python bench/losses.py --gallery lfw [--combiner absprod] [--epochs 30] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import argparse
 import json
 import os
 import sys
+
+from report import Report, add_option
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -23,7 +25,9 @@ def main() -> None:
     ap.add_argument("--combiner", default="absprod")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    add_option(ap)
     args = ap.parse_args()
+    results = Report(args.markdown)
     from app import create_app
 
     runner = create_app({"EAGER_LOAD": False}).test_cli_runner()
@@ -33,21 +37,23 @@ def main() -> None:
         out = runner.invoke(args=["train", "--gallery", args.gallery, "--loss", loss, "--combiner", args.combiner,
                                   "--epochs", str(args.epochs), "--seed", str(args.seed), "--out", name])
         if out.exit_code:
-            raise SystemExit(out.output)
+            raise SystemExit(out.output or repr(out.exception))
         print(out.output.strip().splitlines()[-1], flush=True)
         out = runner.invoke(args=["evaluate", "--gallery", args.gallery, "--model", name, "--json"])
         if out.exit_code:
-            raise SystemExit(out.output)
+            raise SystemExit(out.output or repr(out.exception))
         report = json.loads(out.output)
         for scorer, r in report["scorers"].items():
             key = scorer if scorer.startswith("cosine") else f"{scorer} [{loss}]"
             rows[key] = r
-    print(f"\nheld-out identities: {report['test_identities']}, probes: {report['probes']}, "
-          f"gallery rows: {report['gallery_rows']}, test pairs: {report['test_pairs']}\n")
-    print("| scorer | top-1 | top-5 | ROC AUC | accuracy | F1 |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for key, r in rows.items():
-        print(f"| {key} | {r['top1']:.4f} | {r['top5']:.4f} | {r['auc']:.4f} | {r['accuracy']:.4f} | {r['f1']:.4f} |")
+    caption = (f"gallery {args.gallery}, combiner {args.combiner}, {args.epochs} epochs, seed {args.seed}; "
+               f"held-out identities: {report['test_identities']}, probes: {report['probes']}, "
+               f"gallery rows: {report['gallery_rows']}, test pairs: {report['test_pairs']}")
+    print(f"\n{caption}\n")
+    print(results.table(["scorer", "top-1", "top-5", "ROC AUC", "accuracy", "F1"],
+                        [[key, *(f"{r[m]:.4f}" for m in ("top1", "top5", "auc", "accuracy", "f1"))]
+                         for key, r in rows.items()], caption))
+    results.write()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark: naive all-pairs similarity network vs SimilarityScorer, one query against a big gallery.
 
 Usage: python bench/scoring.py [--gallery 100000] [--queries 50] [--k 10] [--shortlist 200]
-                               [--no-trained]
+                               [--no-trained] [--markdown FILE]
 
 Scenario "random": random-weight similarity nets, gallery of L2-normalized random vectors (timing;
 for absprod/chi2 the cosine shortlist is unrelated to a random net, so agreement there is ~N/M).
@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
+from report import Report, add_option  # noqa: E402  (bench/, beside this script)
 
 from models.encoder import encode  # noqa: E402
 from models.similarity import COMBINERS, build_similarity, naive_scores  # noqa: E402
@@ -65,8 +66,8 @@ def timed(
 
 def run(
     name: str, model: keras.Model, G: np.ndarray, queries: np.ndarray, args: argparse.Namespace
-) -> None:
-    """Print p50/p95 per-query latency of naive vs fast scoring and their top-k agreement."""
+) -> list[str]:
+    """Print p50/p95 per-query latency of naive vs fast scoring and their top-k agreement; the table row."""
     t = time.perf_counter()
     scorer = SimilarityScorer(model, G, shortlist=args.shortlist)
     build_ms = (time.perf_counter() - t) * 1e3
@@ -85,6 +86,14 @@ def run(
         f"[{method}, setup {build_ms:.0f} ms] | top-{args.k} agreement {agree:.3f}",
         flush=True,
     )
+    return [name, f"{ms(t_naive, 50):.1f}", f"{ms(t_naive, 95):.1f}", f"{ms(t_fast, 50):.2f}", f"{ms(t_fast, 95):.2f}",
+            f"{method}, setup {build_ms:.0f} ms", f"{agree:.3f}"]
+
+
+def header(k: int) -> list[str]:
+    """The columns of the rows run() returns."""
+    return ["combiner", "naive p50 ms", "naive p95 ms", "fast p50 ms", "fast p95 ms", "fast method",
+            f"top-{k} agreement"]
 
 
 def main() -> None:
@@ -97,20 +106,26 @@ def main() -> None:
     ap.add_argument("--shortlist", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-trained", action="store_true", help="skip the trained-model scenario")
+    add_option(ap)
     args = ap.parse_args()
+    report = Report(args.markdown)
     rng = np.random.default_rng(args.seed)
     keras.utils.set_random_seed(args.seed)
 
-    print(f"gallery {args.gallery} x {DIM}, {args.queries} queries after {args.warmup} warm-up, k={args.k}")
-    print("-- random weights, random unit gallery")
+    print(report.note(f"gallery {args.gallery:,} x {DIM}, {args.queries} queries after {args.warmup} warm-up, "
+                      f"k={args.k}, one query at a time"))
+    caption = "random weights, random unit gallery"
+    print(f"-- {caption}")
     G = unit_rows(args.gallery, DIM, rng)
     queries = unit_rows(args.queries, DIM, rng)
-    for combiner in COMBINERS:
-        run(combiner, build_similarity(DIM, combiner), G, queries, args)
-
+    rows = [run(combiner, build_similarity(DIM, combiner), G, queries, args) for combiner in COMBINERS]
+    report.table(header(args.k), rows, f"Scenario: {caption}.")
     if args.no_trained:
+        report.write()
         return
-    print("-- trained 3 epochs on 10k synthetic clustered rows; gallery = unseen identities")
+    caption = "trained 3 epochs on 10k synthetic clustered rows; gallery = unseen identities"
+    print(f"-- {caption}")
+    rows = []
     nuisance = np.linalg.qr(rng.standard_normal((DIM, 8)))[0].T.astype(np.float32)
     X_train, y_train = clustered(2000, 5, rng, nuisance)
     per_id = 5
@@ -124,7 +139,9 @@ def main() -> None:
         G = encode(result.encoder, X_all[~is_query])
         queries = encode(result.encoder, X_all[q_rows])
         label = f"{combiner} (val AUC {result.metrics['val_auc']:.3f}, train {train_s:.0f}s)"
-        run(label, result.similarity, G, queries, args)
+        rows.append(run(label, result.similarity, G, queries, args))
+    report.table(header(args.k), rows, f"Scenario: {caption}.")
+    report.write()
 
 
 if __name__ == "__main__":

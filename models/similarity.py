@@ -1,6 +1,6 @@
-"""Similarity network scoring two encoded faces (Keras), its NumPy combiner, and the naive reference scorer.
+"""Similarity network scoring two encoded faces (Keras), and the naive reference scorer.
 
-The fast NumPy scorers that serve it are in models/similarity_scorer.py."""
+Its NumPy twin (weights, combiner, the fast scorers that serve it) is in models/similarity_scorer.py."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from models.similarity_scorer import CHI2_EPS
+
 COMBINERS: tuple[str, ...] = ("concat", "absprod", "chi2")
 HIDDEN_UNITS: tuple[int, ...] = (30, 20, 10)
-CHI2_EPS: float = 1e-6
 
 
 @keras.saving.register_keras_serializable(package="lookslike")
@@ -47,20 +48,6 @@ class PairCombiner(layers.Layer):
     def get_config(self):
         """Serializable config."""
         return {**super().get_config(), "mode": self.mode, "eps": self.eps}
-
-
-def combine_numpy(a: np.ndarray, b: np.ndarray, mode: str, eps: float = CHI2_EPS) -> np.ndarray:
-    """NumPy twin of PairCombiner for float32 arrays broadcastable to [n, d]."""
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
-    a, b = np.broadcast_arrays(a, b)
-    if mode == "concat":
-        return np.concatenate([a, b], axis=-1)
-    if mode == "absprod":
-        return np.concatenate([np.abs(a - b), a * b], axis=-1)
-    if mode == "chi2":
-        return np.square(a - b) / (np.abs(a) + np.abs(b) + np.float32(eps))
-    raise ValueError(f"unknown combiner {mode!r}")
 
 
 def build_similarity(

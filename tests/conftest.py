@@ -61,12 +61,15 @@ def stop_server(proc) -> None:
         proc.kill()
 
 
-def trickle(port: int, head: bytes, stop, every: float = 2.0) -> None:
-    """A slow client: the start of a request, then one byte every `every` seconds until `stop` is set."""
+def trickle(port: int, head: bytes, stop, every: float = 2.0, sent=None) -> None:
+    """A slow client: the start of a request (then `sent` is set, when given), then one byte every `every`
+    seconds until `stop` is set."""
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(head)
+        if sent is not None:
+            sent.set()
         while not stop.wait(every):
             try:
                 s.sendall(b"x")

@@ -20,8 +20,8 @@ PIPELINE_JOBS: dict[str, set[str]] = {
     "builders": {"networks", "photos", "galleries", "scoring", "serving"},
     "serving": {"networks", "photos", "galleries", "scoring"},
 }
-# Installing the networks checks the converted files through the per-photo path, against TensorFlow's.
-JOB_EXCEPTIONS = {("app.pipeline.networks.install", "photos")}
+# Installing the networks checks the converted files (and their browser copies) through the per-photo path.
+JOB_EXCEPTIONS = {("app.pipeline.networks.install", "photos"), ("app.pipeline.networks.browser_copies", "photos")}
 
 
 def module_files() -> dict[str, str]:

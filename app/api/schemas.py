@@ -33,13 +33,37 @@ MATCH = {"type": "object", "required": ["name", "identity", "score", "cosine", "
     "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "(1 + cosine) / 2, or the learned model's "
               "similarity."},
     "cosine": {"type": "number", "minimum": -1, "maximum": 1},
-    "image_url": {"type": "string", "description": "The identity's best-matching gallery photo: absolute from "
-                  "PUBLIC_URL (or the trusted proxy's host), else a path on this server."}}}
+    "image_url": {"type": "string", "description": "The identity's portrait (its best gallery photo, whatever "
+                  "photo matched): absolute from PUBLIC_URL (or the trusted proxy's host), else a path on this "
+                  "server."},
+    "gender": {"type": "string", "enum": ["female", "male"], "description": "When the gallery records it."},
+    "birth_year": {"type": "integer", "description": "When the gallery records it."}}}
+FILTERS = {"type": "object", "required": ["celebrities", "left_out_unknown"], "properties": {
+    "gender": {"type": "string"}, "born_after": {"type": "integer"}, "born_before": {"type": "integer"},
+    "celebrities": {"type": "integer", "description": "Celebrities passing the filters."},
+    "left_out_unknown": {"type": "integer", "description": "Celebrities left out because the gallery does not "
+                         "record what a filter asks about (never left out silently)."}}}
 MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces_total", "faces_ignored", "faces",
                                              "gallery", "scorer", "matches"],
                 "properties": {"face": FACE, **COUNTS,
                                "faces": {"type": "array", "items": FACE}, "gallery": {"type": "string"},
-                               "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")}}}
+                               "gallery_version": {"type": "string", "description": "The gallery version's "
+                                                   "stamp (image URLs carry it)."},
+                               "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")},
+                               "filters": FILTERS}}
+EMBEDDING_MATCH_ANSWER = {"type": "object", "required": ["gallery", "scorer", "matches"],
+                          "description": "A photo's answer without its face fields: the server never saw the photo.",
+                          "properties": {k: MATCH_ANSWER["properties"][k]
+                                         for k in ("gallery", "gallery_version", "scorer", "matches", "filters")}}
+MODEL = {"type": "object", "required": ["id", "dimension", "network", "settings"], "properties": {
+    "id": {"type": "string", "description": "Send it as embedding_model with an embedding."},
+    "dimension": {"type": "integer", "description": "Numbers in an embedding."},
+    "network": {"type": "object", "description": "The FaceNet weights file and its sha256."},
+    "settings": {"type": "object", "description": "Detection, main-face, crop and embedding settings the id covers."},
+    "private_mode": {"type": "object", "description": "Whether the page can run the networks in the browser, "
+                     "and why not."},
+    "assets": {"type": "object", "nullable": True, "description": "The browser copies of the networks and of ONNX "
+               "Runtime Web: URL, sha256 and size of each (null when they are not installed)."}}}
 VERDICT = {"probability": {"type": "number", "minimum": 0, "maximum": 1,
                            "description": "Calibrated probability of the same person."},
            "distance": {"type": "number"}, "threshold": {"type": "number"}}
@@ -55,12 +79,16 @@ HEALTH = {"type": "object", "required": ["status"], "properties": {"status": {"t
 READY = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": ["ready", "loading", "failed"]}, "gallery": {"type": "string"},
     "error": {"type": "string", "enum": ["startup_failed"]},
-    "message": {"type": "string", "description": "Why start-up failed and the command that fixes it."},
+    "message": {"type": "string", "description": "Why start-up failed and the command that fixes it, or what "
+                "loading waits for (a gallery being fetched from GALLERY_URL)."},
+    "gallery_version": {"type": "string", "description": "The served gallery version's stamp."},
     "gallery_rows": {"type": "integer"}, "gallery_identities": {"type": "integer"}, "scorer": {"type": "string"},
     "model": {"type": "string", "nullable": True,
-              "description": "the learned model served (MATCH_MODEL), or null: cosine"}}}
+              "description": "the learned model served (MATCH_MODEL), or null: cosine"},
+    "embedding_model": {"type": "string", "description": "id of the served embedding model (GET /api/v1/model)"}}}
 SCHEMAS = {"Face": FACE, "FaceUsed": FACE_USED, "Match": MATCH, "MatchAnswer": MATCH_ANSWER,
-           "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
+           "EmbeddingMatchAnswer": EMBEDDING_MATCH_ANSWER,
+           "Model": MODEL, "VerifyAnswer": VERIFY_ANSWER, "CheckAnswer": CHECK_ANSWER, "Health": HEALTH, "Ready": READY}
 
 
 def binary(description: str) -> dict:
@@ -77,7 +105,16 @@ def body(multipart: dict, json: dict, required: tuple[list, list]) -> dict:
     """A request body as multipart/form-data or JSON."""
     return {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": required[0], "properties": multipart}},
-        "application/json": {"schema": {"type": "object", "required": required[1], "properties": json}}}}
+        "application/json": {"schema": {"type": "object", **({"required": required[1]} if required[1] else {}),
+                                        "properties": json}}}}
+
+
+EMBEDDING_FIELDS = {
+    "embedding": {"type": "array", "items": {"type": "number"}, "description": "Instead of image: the "
+                  "L2-normalized embedding of the face (exactly the served dimension, finite, unit length "
+                  "within 1e-3), computed as GET /api/v1/model says."},
+    "embedding_model": {"type": "string", "description": "With embedding: the id of the model it was computed "
+                        "with (GET /api/v1/model); another id gets 409 model_mismatch."}}
 
 
 def operations(app: Flask) -> dict[str, dict]:
@@ -85,14 +122,21 @@ def operations(app: Flask) -> dict[str, dict]:
     config = app.config
     top_k = {"type": "integer", "minimum": 1, "maximum": config["TOP_K_MAX"], "default": config["TOP_K"],
              "description": "Matches wanted (also accepted as a query parameter)."}
+    filters = {"gender": {"type": "string", "enum": ["female", "male"], "description": "Only celebrities of this "
+                          "gender."},
+               "born_after": {"type": "integer", "description": "Only celebrities born after this year."},
+               "born_before": {"type": "integer", "description": "Only celebrities born before this year."}}
     most = config["CHECK_MAX_ANCHORS"]
     mb = config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
     limit = f" The whole request body may be at most {mb:g} MB."
     return {
         "api.match": {"tags": ["match"], "requestBody": body(
-            {"photo": binary("The photo." + limit), "top_k": top_k},
-            {"image": base64("The photo."), "top_k": top_k}, (["photo"], ["image"])),
-            "responses": json_ok("MatchAnswer", "The face used and the top-k look-alikes.")},
+            {"photo": binary("The photo." + limit), "top_k": top_k, **filters},
+            {"image": base64("The photo."), "top_k": top_k, **filters, **EMBEDDING_FIELDS}, (["photo"], [])),
+            "responses": {"200": {"description": "The face used and the top-k look-alikes (for an embedding: the "
+                                  "look-alikes only).", "content": {"application/json": {"schema": {
+                                      "oneOf": [ref("MatchAnswer"), ref("EmbeddingMatchAnswer")]}}}}}},
+        "api.model": {"tags": ["match"], "responses": json_ok("Model", "The served embedding model.")},
         "api.verify": {"tags": ["verify"], "requestBody": body(
             {"photo1": binary("First photo." + limit), "photo2": binary("Second photo.")},
             {"image1": base64("First photo."), "image2": base64("Second photo.")},

@@ -12,7 +12,6 @@ from flask.cli import with_appcontext
 
 from app.cli.common import open_gallery
 from app.cli.evaluate_lookalike import lookalike_command
-from app.config import calibration_path, models_dir
 from app.evaluation.checks import evaluate_checks
 from app.evaluation.gallery_training import model_exists, train_config
 from app.evaluation.identification import evaluate_gallery
@@ -21,6 +20,7 @@ from app.evaluation.pairs import evaluate_pairs
 from app.evaluation.protocols import PROTOCOLS, make_split
 from app.evaluation.runs import AGGREGATIONS, run_protocol, table
 from app.extensions import get_engine
+from app.instance_paths import calibration_path, models_dir
 from app.pipeline.scoring.verification import load_calibration, save_calibration
 
 

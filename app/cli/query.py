@@ -13,32 +13,55 @@ from app.extensions import get_engine
 from app.pipeline.serving.answers import check_answer, match_answer, verify_answer
 
 
-def local_thumb_url(gallery: str, row: int) -> str:
+def local_thumb_url(gallery: str, version: str, row: int) -> str:
     """Path of a gallery thumbnail on the server (no host: the CLI has no request)."""
-    return f"/gallery/{gallery}/{row}.jpg"
+    return f"/gallery/{gallery}/{version}/{row}.jpg"
 
 
 @click.command("match")
-@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top", "top_k", type=click.IntRange(min=1), default=None,
               help="Number of matches (1 to TOP_K_MAX).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@click.option("--gender", type=click.Choice(["female", "male"]), help="Only celebrities of this gender.")
+@click.option("--born-after", type=int, help="Only celebrities born after this year.")
+@click.option("--born-before", type=int, help="Only celebrities born before this year.")
 @with_appcontext
 @fail_on_input_error
-def match_command(image: str, top_k: int | None, as_json: bool) -> None:
-    """Print the celebrities that look most like the face in IMAGE."""
+def match_command(images: tuple[str, ...], top_k: int | None, as_json: bool, gender: str | None, born_after: int | None,
+                  born_before: int | None) -> None:
+    """Print the celebrities that look most like the face in IMAGES (up to MATCH_PHOTOS_MAX photos of one
+    person, matched together)."""
     engine = get_engine()
     if top_k is not None and top_k > engine.config["TOP_K_MAX"]:
         raise click.BadParameter(f"at most {engine.config['TOP_K_MAX']}", param_hint="--top")
-    payload = match_answer(engine.match(read_bytes(image), top_k), local_thumb_url)
+    filters = {k: v for k, v in (("gender", gender), ("born_after", born_after), ("born_before", born_before))
+               if v is not None}
+    if len(images) > engine.config["MATCH_PHOTOS_MAX"]:
+        raise click.BadParameter(f"at most {engine.config['MATCH_PHOTOS_MAX']} photos", param_hint="IMAGES")
+    photos = [read_bytes(path) for path in images]
+    payload = match_answer(engine.match(photos, top_k, filters=filters), local_thumb_url)
     if as_json:
         click.echo(json.dumps(payload, indent=2))
         return
     face = payload["face"]
     click.echo(f"face {face['box']} (confidence {face['confidence']:.3f}; "
                f"{payload['faces_detected']} detected{ignored_note(payload)}) vs gallery {payload['gallery']}")
+    if payload["photos_used"] > 1:
+        click.echo(f"{payload['photos_used']} photos of one person, matched together")
+    if "filters" in payload:
+        click.echo(filters_note(payload["filters"]))
     for rank, m in enumerate(payload["matches"], 1):
-        click.echo(f"{rank:2d}. {m['name']:30s} {m['score'] * 100:5.1f}%  {m['image_url']}")
+        born = f"born {m['birth_year']}" if m.get("birth_year") else ""
+        click.echo(f"{rank:2d}. {m['name']:30s} {born:10s} {m['score'] * 100:5.1f}%  {m['image_url']}")
+
+
+def filters_note(filters: dict) -> str:
+    """What the filters kept, and how many celebrities they left out for lack of data."""
+    note = f"among {filters['celebrities']} celebrities passing the filters"
+    if filters["left_out_unknown"]:
+        note += f" ({filters['left_out_unknown']} left out: no recorded value for a filter)"
+    return note
 
 
 def ignored_note(payload: dict) -> str:

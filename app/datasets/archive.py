@@ -27,8 +27,9 @@ def _member_parts(member: tarfile.TarInfo) -> list[str]:
     return parts
 
 
-def _check(member: tarfile.TarInfo) -> list[str]:
-    """Path components of a member that is a plain file or folder; UnsafeArchive otherwise."""
+def safe_member_parts(member: tarfile.TarInfo) -> list[str]:
+    """Path components of a member that is a plain file or folder; UnsafeArchive otherwise (absolute
+    paths, '..', NUL bytes, links, devices, fifos and other member types are refused)."""
     parts = _member_parts(member)
     if member.issym() or member.islnk():
         raise UnsafeArchive(f"link in archive: {member.name!r} -> {member.linkname!r}")
@@ -97,7 +98,7 @@ def safe_extract(archive_path: str, target_dir: str, progress: bool = True) -> i
     target = os.path.abspath(target_dir)
     parent = os.path.dirname(target)
     with tarfile.open(archive_path, "r:*") as tar:
-        members = [(m, _check(m)) for m in tar.getmembers()]
+        members = [(m, safe_member_parts(m)) for m in tar.getmembers()]
         os.makedirs(parent, exist_ok=True)
         stage = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", suffix=".extracting",
                                  dir=parent)

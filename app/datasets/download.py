@@ -41,7 +41,7 @@ def _part_size(part: str) -> int:
         return 0
 
 
-def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | None:
+def _open(url: str, offset: int, timeout: float, hint: str = FROM_HINT) -> http.client.HTTPResponse | None:
     """Open the URL from byte `offset`; None when the server says nothing is left (416)."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
@@ -53,11 +53,11 @@ def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | N
         if err.code == 416 and offset:
             return None
         raise DownloadError(f"cannot download {url}: HTTP {err.code} {err.reason}; "
-                            f"{FROM_HINT}") from err
+                            f"{hint}") from err
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", err)
         raise DownloadError(f"cannot reach {url} ({reason}); if this machine is offline, "
-                            f"fetch the file elsewhere and {FROM_HINT}") from err
+                            f"fetch the file elsewhere and {hint}") from err
 
 
 def _range_start(content_range: str | None) -> tuple[int | None, int | None]:
@@ -71,7 +71,7 @@ def _range_start(content_range: str | None) -> tuple[int | None, int | None]:
 
 
 def _stream(resp: http.client.HTTPResponse, url: str, part: str, offset: int,
-            progress: bool) -> bool:
+            progress: bool, hint: str = FROM_HINT) -> bool:
     """Write the response body into the part file; False when the server's range is unusable."""
     length = resp.headers.get("Content-Length")
     if offset and resp.status == 206:
@@ -83,7 +83,7 @@ def _stream(resp: http.client.HTTPResponse, url: str, part: str, offset: int,
         offset, mode = 0, "wb"  # no resume (or the server ignored Range): start over
         total = None
     else:
-        raise DownloadError(f"cannot download {url}: unexpected HTTP {resp.status}; {FROM_HINT}")
+        raise DownloadError(f"cannot download {url}: unexpected HTTP {resp.status}; {hint}")
     if total is None and length and length.isdigit():
         total = offset + int(length)
     done = offset
@@ -97,39 +97,44 @@ def _stream(resp: http.client.HTTPResponse, url: str, part: str, offset: int,
                 bar.update(len(chunk))
     except (OSError, http.client.HTTPException) as err:
         raise DownloadError(f"download of {url} interrupted after {done} bytes ({err!r}); "
-                            f"run the same command again to resume, or {FROM_HINT}") from err
+                            f"run the same command again to resume, or {hint}") from err
     finally:
         bar.close()
     if total is not None and done != total:
         raise DownloadError(f"download of {url} stopped at {done} of {total} bytes; "
-                            f"run the same command again to resume, or {FROM_HINT}")
+                            f"run the same command again to resume, or {hint}")
     return True
 
 
-def download(url: str, dest: str, sha256: str, progress: bool = True,
-             timeout: float = 60.0) -> str:
-    """Download `url` to `dest` (resuming `dest.part`), check its sha256, rename it into place."""
-    sha256 = sha256.lower()
-    if os.path.isfile(dest) and sha256_file(dest) == sha256:
+def download(url: str, dest: str, sha256: str | None, progress: bool = True,
+             timeout: float = 60.0, hint: str = FROM_HINT) -> str:
+    """Download `url` to `dest` (resuming `dest.part`), check its sha256, rename it into place.
+
+    `sha256` None: the publisher gives no checksum, so a complete `dest` is kept as it is and a
+    finished download is not checked (the caller records its sha256). `hint` ends each error
+    message: what to do instead of downloading.
+    """
+    sha256 = sha256.lower() if sha256 is not None else None
+    if os.path.isfile(dest) and (sha256 is None or sha256_file(dest) == sha256):
         return dest
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     part = dest + PART_SUFFIX
     for _ in range(2):  # a second go only when a resume answer does not fit the part file
         offset = _part_size(part)
-        resp = _open(url, offset, timeout)
+        resp = _open(url, offset, timeout, hint)
         if resp is None:  # 416: the part already holds the whole file
             break
         with resp:
-            if _stream(resp, url, part, offset, progress):
+            if _stream(resp, url, part, offset, progress, hint):
                 break
         os.remove(part)
     else:
         raise DownloadError(f"cannot resume {url}: the server's byte ranges do not fit; "
-                            f"{FROM_HINT}")
-    got = sha256_file(part)
+                            f"{hint}")
+    got = sha256_file(part) if sha256 is not None else None
     if got != sha256:
         os.remove(part)
         raise ChecksumError(f"{url} has sha256 {got}, expected {sha256}; the download was "
-                            f"deleted (run again to download from scratch, or {FROM_HINT})")
+                            f"deleted (run again to download from scratch, or {hint})")
     os.replace(part, dest)
     return dest

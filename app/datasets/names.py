@@ -1,4 +1,4 @@
-"""Display names (and optional gender) of gallery folders, from a names CSV or the folder name."""
+"""Display names and attributes (gender, birth year) of gallery folders, from a names CSV or the folder name."""
 
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ def _columns(first: list[str]) -> tuple[list[str], bool]:
     return ["folder", "name", "gender"], False
 
 
-def _entry(keys: list[str], row: list[str]) -> dict[str, str]:
-    """One row as {'name': ..., 'gender': ..., other columns...}, empty cells left out."""
-    entry: dict[str, str] = {}
+def _entry(keys: list[str], row: list[str]) -> dict:
+    """One row as {'name': ..., 'gender': ..., 'birth_year': int, other columns...}, empty cells left out."""
+    entry: dict = {}
     for key, value in zip(keys[1:], row[1:]):
         value = value.strip()
         if key == "sex":
@@ -55,6 +55,10 @@ def _entry(keys: list[str], row: list[str]) -> dict[str, str]:
             value = " ".join(value.replace("_", " ").split())
         elif key == "gender":
             value = _gender(value)
+        elif key == "birth_year":
+            if not value.isdigit():
+                raise ValueError(f"birth_year {value!r} is not a year")
+            value = int(value)
         entry[key] = value
     if "name" not in entry:
         entry["name"] = display_name(row[0].strip())
@@ -76,7 +80,10 @@ def read_names(path: str) -> dict[str, dict[str, str]]:
             raise ValueError(f"{path}: line {line} needs a folder and a name: {row!r}")
         if folder in names:
             raise ValueError(f"{path}: line {line} lists folder {folder!r} a second time")
-        names[folder] = _entry(keys, row)
+        try:
+            names[folder] = _entry(keys, row)
+        except ValueError as exc:
+            raise ValueError(f"{path}: line {line}: {exc}") from exc
     return names
 
 

@@ -13,6 +13,8 @@ from app.evaluation.identification import held_out_split
 from app.evaluation.protocols import served_splits
 from app.evaluation.runs import make_monitor, score_all
 from app.pipeline.galleries.reader import Gallery
+from app.pipeline.networks.trained_install import TrainedExportReport, install_trained_onnx
+from app.pipeline.networks.trained_runtime import KerasTrainedNetworks
 from app.pipeline.scoring.learned_scorers import network_distances
 from app.pipeline.scoring.scorers import Aggregation
 from models.calibration import Calibration, fit_logistic
@@ -55,6 +57,7 @@ class TrainingRun:
     held_out_identities: int
     result: object  # models.train_config.TrainResult
     verdict: dict = dataclasses.field(default_factory=dict)  # validation: cosine vs encoder
+    export: TrainedExportReport | None = None  # the ONNX export, checked against Keras
 
 
 OPEN_TOLERANCE = 0.003  # the served model may lose at most 0.3 points of open-set top-1
@@ -98,7 +101,8 @@ def served_validation(X: np.ndarray, names: np.ndarray, seed: int, aggregation: 
 def train_on_gallery(gallery: Gallery, out_dir: str, test_fraction: float, options: dict,
                      announce=print, aggregation: Aggregation = Aggregation()) -> TrainingRun:
     """Hold out test identities (test_fraction > 0), train on the rest, save the model with its split,
-    calibration and validation verdict (cosine vs encoder on top-1 and stability)."""
+    calibration and validation verdict (cosine vs encoder on top-1 and stability), and its ONNX export
+    checked against Keras on the validation rows (ConversionError when they differ)."""
     X, names = np.asarray(gallery.embeddings, np.float32), gallery.row_names
     config = train_config(options)
     test_ids = np.array([], dtype=names.dtype)
@@ -118,8 +122,10 @@ def train_on_gallery(gallery: Gallery, out_dir: str, test_fraction: float, optio
                  "test_identities": [str(i) for i in test_ids], "aggregate": aggregation.method, "validation": checked,
                  "calibration": validation_calibration(result, X, names, config).to_dict()})
     meta_file.write_text(json.dumps(meta, indent=2))
+    networks = KerasTrainedNetworks(result.encoder, result.similarity, meta)
+    export = install_trained_onnx(str(out), X[np.isin(names, result.val_identities)], networks)
     return TrainingRun(out=out, train_faces=len(fit), trainval_identities=len(np.unique(names[rows])),
-                       held_out_identities=len(test_ids), result=result, verdict=checked)
+                       held_out_identities=len(test_ids), result=result, verdict=checked, export=export)
 
 
 def verdict_lines(verdict: dict, aggregation: str) -> list[str]:

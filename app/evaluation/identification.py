@@ -76,14 +76,14 @@ def gallery_scorers(X: np.ndarray, model_dir: str | None) -> tuple[dict[str, Sco
     scorers: dict[str, Scorer] = {"cosine (FaceNet)": CosineScorer(X)}
     if not model_dir:
         return scorers, None
-    from models.encoder import encode
-    from models.train_loop import load_model
+    from app.pipeline.networks.trained_runtime import KerasTrainedNetworks, load_keras_networks
 
-    encoder, similarity, meta = load_model(model_dir)
-    Z = encode(encoder, X)
-    for scorer in (EncodedCosineScorer(encoder, X, Z), LearnedScorer(encoder, X, Z, similarity, meta)):
+    networks = load_keras_networks(model_dir)
+    Z = networks.encode(X)
+    encoder_only = KerasTrainedNetworks(networks.keras_encoder)  # its pairs: encoded Euclidean distance
+    for scorer in (EncodedCosineScorer(encoder_only, X, Z), LearnedScorer(networks, X, Z)):
         scorers[scorer.name] = scorer
-    return scorers, meta
+    return scorers, networks.meta
 
 
 def evaluate_gallery(gallery: Gallery, model_dir: str | None, seed: int, test_fraction: float,

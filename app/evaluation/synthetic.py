@@ -53,8 +53,10 @@ def write_synthetic(source: Gallery, galleries: str, name: str, rows: int, confi
     n_real = len(source)
     matrix = np.concatenate([np.asarray(source.embeddings), emb])
     all_labels = np.concatenate([source.labels, labels + len(source.identities)]).astype(np.int32)
+    first = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # each synthetic identity's first row
     table = list(source.identity_table) + [{"id": f"synthetic_{k:07d}", "name": f"Synthetic {k}",
-                                            "from": source.identities[source.labels[o]]}
+                                            "from": source.identities[source.labels[o]],
+                                            "portrait": int(n_real + first[k])}
                                            for k, o in enumerate(origin)]
     version = store.new_version(galleries, name)
     thumb_of = np.r_[np.arange(n_real), origin[labels]]

@@ -14,9 +14,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
 
+from app.http.inputs import photo_count
 from app.pipeline import deadline
 from app.pipeline.errors import ClientGone, Overloaded
 
@@ -30,23 +32,31 @@ class Slots:
         self.slots = max(1, int(slots))
         self.busy = 0
         self.waiting = 0
-        self.seconds = 0.0  # running mean of the time a slot is held; 0 until the first request ends
+        self.seconds = 0.0  # running mean of the time a slot is held per photo; 0 until the first request ends
         self._cond = threading.Condition()
+        # For tests, which decide when a match ends (None in service): `on_wait` is called, under the
+        # lock, when a request starts waiting for a slot; `on_hold` once a request holds a slot and its
+        # work is about to start (it may block, standing in for a long match).
+        self.on_wait: Callable[[], None] | None = None
+        self.on_hold: Callable[[], None] | None = None
 
-    def expected_wait(self) -> float:
-        """Seconds a request arriving now would wait for a slot (0 when one is free)."""
+    def expected_wait(self, photos: int = 1) -> float:
+        """Seconds a request of `photos` photos arriving now would wait for a slot (0 when one is free)."""
         if self.busy < self.slots and self.waiting == 0:
             return 0.0
-        return (self.waiting + 1) * self.seconds / self.slots
+        return (self.waiting + photos) * self.seconds / self.slots
 
-    def acquire(self, timeout: float) -> bool:
-        """Take a slot within `timeout` seconds; False at once when the expected wait is longer."""
+    def acquire(self, timeout: float, photos: int = 1) -> bool:
+        """Take a slot within `timeout` seconds; False at once when the expected wait is longer. A request
+        of several photos holds one slot but counts once per photo in the queue (its work is that long)."""
         with self._cond:
-            if self.expected_wait() > timeout:
+            if self.expected_wait(photos) > timeout:
                 return False
             end = time.monotonic() + timeout
-            self.waiting += 1
+            self.waiting += photos
             try:
+                if self.busy >= self.slots and self.on_wait is not None:
+                    self.on_wait()
                 while self.busy >= self.slots:
                     left = end - time.monotonic()
                     if left <= 0 or not self._cond.wait(left):
@@ -55,12 +65,13 @@ class Slots:
                 self.busy += 1
                 return True
             finally:
-                self.waiting -= 1
+                self.waiting -= photos
 
-    def release(self, held: float) -> None:
-        """Give a slot back after holding it `held` seconds."""
+    def release(self, held: float, photos: int = 1) -> None:
+        """Give a slot back after holding it `held` seconds for `photos` photos."""
         with self._cond:
             self.busy -= 1
+            held /= max(photos, 1)
             self.seconds = held if self.seconds == 0 else (1 - EWMA_WEIGHT) * self.seconds + EWMA_WEIGHT * held
             self._cond.notify()
 
@@ -87,12 +98,15 @@ def admit() -> None:
     budget = config["REQUEST_DEADLINE"] / 1000
     wait = min(config["QUEUE_TIMEOUT"] / 1000, budget)
     slots: Slots = current_app.extensions["lookslike.slots"]
-    if not slots.acquire(max(0.0, wait)):
+    photos = photo_count()
+    if not slots.acquire(max(0.0, wait), photos):
         raise Overloaded("The server is busy right now. Please try again in a moment.")
-    g.admission_slot = time.monotonic()
+    g.admission_slot = (time.monotonic(), photos)
     if client_gone(request.environ):
         raise ClientGone("The client closed the connection before its request was started.")
     deadline.set_deadline(arrived + budget)
+    if slots.on_hold is not None:
+        slots.on_hold()
 
 
 def leave(exc: BaseException | None = None) -> None:
@@ -100,7 +114,7 @@ def leave(exc: BaseException | None = None) -> None:
     deadline.set_deadline(None)
     taken = g.pop("admission_slot", None)
     if taken is not None:
-        current_app.extensions["lookslike.slots"].release(time.monotonic() - taken)
+        current_app.extensions["lookslike.slots"].release(time.monotonic() - taken[0], taken[1])
 
 
 def init_app(app: Flask) -> None:

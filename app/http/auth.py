@@ -1,7 +1,9 @@
 """Optional API keys: only their SHA-256 hashes are stored; compared in constant time; never logged.
 
 Keys are made by `flask keys create NAME` (app/cli/keys.py) and kept in API_KEYS_FILE
-(instance/api_keys.json). While any key exists, or REQUIRE_API_KEY is set, the paths under
+(instance/api_keys.json), or, for a fleet that must accept the same keys on every instance, given
+as hashes in the API_KEYS setting (a secret passed as LOOKSLIKE_API_KEYS; `flask keys create NAME
+--secret` prints the entry). While any key exists, or REQUIRE_API_KEY is set, the paths under
 API_KEY_PATHS (/api/v1/ by default) need `X-API-Key: KEY` or `Authorization: Bearer KEY`.
 """
 
@@ -18,9 +20,9 @@ from datetime import UTC, datetime
 
 from flask import Flask, Response, current_app, g, request
 
-from app.config import api_keys_path
 from app.http.security import as_list
-from app.pipeline.errors import Unauthorized
+from app.instance_paths import api_keys_path
+from app.pipeline.errors import StartupError, Unauthorized
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PREFIX = "ll_"  # keys look like ll_<43 url-safe characters>: 256 random bits
@@ -32,14 +34,30 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class KeyStore:
-    """The API keys file: name -> {hash, created}; reloaded when the file changes."""
+HEX_HASH = re.compile(r"[0-9a-f]{64}")
 
-    def __init__(self, path: str) -> None:
+
+def configured_keys(setting) -> dict[str, dict]:
+    """API_KEYS ({"NAME": "<sha256 hex of the key>"}) as key-store entries; ValueError naming a bad one."""
+    if not isinstance(setting, dict):
+        raise ValueError('API_KEYS must be a mapping {"NAME": "<sha256 hex>"} (LOOKSLIKE_API_KEYS: that as JSON)')
+    for name, digest in setting.items():
+        if not NAME.fullmatch(str(name)) or not HEX_HASH.fullmatch(str(digest)):
+            raise ValueError(f"API_KEYS entry {name!r}: a name of letters, digits, '.', '_' or '-' and the key's "
+                             "SHA-256 as 64 lowercase hex digits (never the key itself)")
+    return {str(name): {"hash": str(digest), "created": "API_KEYS setting"} for name, digest in setting.items()}
+
+
+class KeyStore:
+    """The API keys file: name -> {hash, created}; reloaded when the file changes. Keys of the API_KEYS
+    setting (`fixed`) are added to the file's and cannot be revoked with the CLI."""
+
+    def __init__(self, path: str, fixed: dict[str, dict] | None = None) -> None:
         self.path = path
+        self.fixed = fixed or {}
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
-        self._keys: dict[str, dict] = {}
+        self._keys: dict[str, dict] = dict(self.fixed)  # until a keys file appears
 
     def load(self) -> dict[str, dict]:
         """The keys, re-read when the file's size or modification time changed."""
@@ -50,7 +68,7 @@ class KeyStore:
             stamp = None
         with self._lock:
             if stamp != self._stamp:
-                self._keys = self._read() if stamp else {}
+                self._keys = {**(self._read() if stamp else {}), **self.fixed}
                 self._stamp = stamp
             return self._keys
 
@@ -64,7 +82,8 @@ class KeyStore:
             return {"<unreadable keys file>": {"hash": ""}}
 
     def save(self, keys: dict[str, dict]) -> None:
-        """Write atomically, readable by the owner only."""
+        """Write atomically, readable by the owner only (the API_KEYS setting's keys stay out of the file)."""
+        keys = {name: entry for name, entry in keys.items() if name not in self.fixed}
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         tmp = f"{self.path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -85,7 +104,9 @@ class KeyStore:
         return key
 
     def revoke(self, name: str) -> bool:
-        """Remove NAME's key; False when there is none."""
+        """Remove NAME's key; False when there is none; ValueError for a key of the API_KEYS setting."""
+        if name in self.fixed:
+            raise ValueError(f"'{name}' comes from the API_KEYS setting: remove it there (and restart)")
         keys = dict(self.load())
         if keys.pop(name, None) is None:
             return False
@@ -146,6 +167,10 @@ def challenge(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Attach the key store and the key check."""
-    app.extensions["lookslike.keys"] = KeyStore(api_keys_path(app))
+    try:
+        fixed = configured_keys(app.config["API_KEYS"])
+    except ValueError as exc:
+        raise StartupError(f"{exc}. Fix the API_KEYS setting (or LOOKSLIKE_API_KEYS).") from exc
+    app.extensions["lookslike.keys"] = KeyStore(api_keys_path(app), fixed)
     app.before_request(check_key)
     app.after_request(challenge)

@@ -18,7 +18,6 @@ threads, where the app's admission control (QUEUE_TIMEOUT) cannot see it, and /h
 from __future__ import annotations
 
 import errno
-import os
 import selectors
 import time
 from functools import partial
@@ -27,18 +26,12 @@ from gunicorn import http
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 
-from app.config import DEFAULTS
 from app.http.prometheus import count_rejected
 from app.http.serving import JsonErrorWorker, json_error_bytes
+from app.settings import current, number
 
 HEAD_LIMIT = 4094 + 50 * 8190 + 64  # gunicorn.conf.py's request line and header limits, with slack
 WAIT, COMPLETE, HAND_OVER, CONTINUE = "wait", "complete", "hand over", "continue"
-
-
-def setting(name: str) -> float:
-    """A numeric LOOKSLIKE_* setting from the environment, else its default in app/config.py."""
-    value = os.environ.get(f"LOOKSLIKE_{name}")
-    return float(value) if value not in (None, "") else float(DEFAULTS[name])
 
 
 def chunked_state(buf: bytearray, pos: int, max_body: float) -> str:
@@ -97,14 +90,19 @@ class BufferingWorker(JsonErrorWorker):
     """gthread worker whose threads only ever get whole requests (see the module docstring)."""
 
     def init_process(self) -> None:
-        """Settings, and the table of requests being read."""
+        """The table of requests being read (settings come with the app, load_wsgi)."""
         self.reading: dict[TConn, Pending] = {}
-        self.body_timeout = setting("BODY_TIMEOUT")
-        self.max_body = setting("MAX_CONTENT_LENGTH")
-        self.buffer_limit = max(4 * self.max_body, 64 * 2**20)
-        self.retry_after = int(setting("RETRY_AFTER"))
         self.in_threads = 0  # requests handed to the thread pool and not finished
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        """Load the app, then take its settings: the very values it resolved (app/settings.py)."""
+        super().load_wsgi()
+        config = current()
+        self.body_timeout = number(config["BODY_TIMEOUT"])
+        self.max_body = number(config["MAX_CONTENT_LENGTH"])
+        self.buffer_limit = max(4 * self.max_body, 64 * 2**20) if self.max_body < float("inf") else 256 * 2**20
+        self.retry_after = int(number(config["RETRY_AFTER"]))
 
     def enqueue_req(self, conn: TConn) -> None:
         """Hand a request to the thread pool, counted."""

@@ -15,8 +15,9 @@ from app.pipeline.errors import InternalError, LooksLikeError, StartupError, Una
 STATUS = {"bad_request": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
           "request_timeout": 408, "too_large": 413, "decode_too_large": 413,
           "unsupported_media": 415, "no_face": 422, "no_such_face": 422,
-          "face_too_small": 422, "rate_limited": 429, "internal_error": 500, "unavailable": 503,
-          "overloaded": 503, "deadline_exceeded": 503, "client_gone": 503}
+          "face_too_small": 422, "no_celebrity_passes": 422, "different_people": 422, "model_mismatch": 409,
+          "rate_limited": 429, "internal_error": 500, "unavailable": 503, "overloaded": 503, "deadline_exceeded": 503,
+          "client_gone": 503}
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
               408: "request_timeout", 413: "too_large", 415: "unsupported_media", 429: "rate_limited",
               500: "internal_error", 503: "unavailable"}

@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 
 import numpy as np
 from flask import current_app, request
 
-from app.http.prometheus import observe_stages
 from app.pipeline.errors import BadRequest
-from app.pipeline.serving.engine import Engine
-from app.pipeline.serving.results import MatchResult
 
 KEEP_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets: deleted
 AS_SQUARE = bytes.maketrans(b"{}", b"[]")  # depth does not depend on the kind of bracket
@@ -147,9 +145,60 @@ def decode_base64(text: str, field: str) -> bytes:
         raise BadRequest(f'Field "{field}" is not valid base64.', field=field) from exc
 
 
-def match_request(engine: Engine) -> MatchResult:
-    """Run the engine's match on the request's photo, `top_k` and optional `face` index."""
-    data = photo_bytes("photo", "image")
-    result = engine.match(data, top_k(engine.config["TOP_K"], engine.config["TOP_K_MAX"]), face_index())
-    observe_stages(result.timings)
-    return result
+@dataclass(frozen=True)
+class MatchInputs:
+    """What a match request asks for: the photo's bytes, how many matches, and which face (None: the
+    app picks the central one)."""
+
+    photos: list[bytes]  # one, or up to MATCH_PHOTOS_MAX of one person
+    top_k: int
+    face_index: int | None
+    filters: dict  # gender, born_after, born_before: those sent (the engine checks their values)
+
+
+def search_filters() -> dict:
+    """The optional filters of a search: `gender` (female|male), `born_after`, `born_before` (years)."""
+    gender = text_field("gender")
+    found = {"gender": gender.lower() if gender else None}
+    for name in ("born_after", "born_before"):
+        try:
+            found[name] = whole_number(name)
+        except BadRequest:
+            raise BadRequest(f'"{name}" must be a year, e.g. 1970.', field=name) from None
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def match_photos() -> list[bytes]:
+    """The photos of a match: multipart `photo` (repeated for several), or JSON `image` or `images`."""
+    most = current_app.config["MATCH_PHOTOS_MAX"]
+    body = json_body()
+    several = len(request.files.getlist("photo")) > 1 if body is None else body.get("images") is not None
+    if not several:
+        return [photo_bytes("photo", "image")]
+    if body is not None and body.get("image") is not None:
+        raise BadRequest('Send "image" (one photo) or "images" (several), not both.', field="images")
+    photos = photo_list("photo", "images", most)
+    if not photos:
+        raise BadRequest('"images" is empty: send at least one base64 photo.', field="images")
+    return photos
+
+
+def photo_count() -> int:
+    """How many photos a request carries (1 for anything else): the rate limit counts each."""
+    body = json_body()
+    if body is not None:
+        images = body.get("images")
+        return len(images) if isinstance(images, list) and images else 1
+    return max(1, len(request.files.getlist("photo")))
+
+
+def match_inputs() -> MatchInputs:
+    """The photos (multipart `photo`, JSON `image` or `images`), `top_k`, optional `face` (one photo
+    only) and filters of a match request, checked in that order."""
+    config = current_app.config
+    photos = match_photos()
+    face = face_index()
+    if face is not None and len(photos) > 1:
+        raise BadRequest('"face" picks a face of one photo; with several photos each photo\'s main face is used.',
+                         field="face")
+    return MatchInputs(photos, top_k(config["TOP_K"], config["TOP_K_MAX"]), face, search_filters())

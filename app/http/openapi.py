@@ -26,8 +26,9 @@ ERROR_SCHEMA = {
     },
 }
 STATUS_TEXT = {400: "Bad request", 401: "No valid API key", 404: "Not found", 405: "Method not allowed",
-               408: "The body did not arrive in time", 413: "Too large", 415: "Not an image we can read",
-               422: "No usable face", 429: "Rate limited", 500: "Server error", 503: "Not ready"}
+               408: "The body did not arrive in time", 409: "Embedding of another model", 413: "Too large",
+               415: "Not an image we can read", 422: "No usable face", 429: "Rate limited", 500: "Server error",
+               503: "Not ready"}
 
 
 def documented(*, errors: tuple[int, ...] = (), auth: bool = False, **operation) -> Callable:

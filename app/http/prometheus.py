@@ -1,4 +1,4 @@
-"""Prometheus metrics at /metrics: requests by route and status, latency, match stages, gallery size.
+"""Prometheus metrics at /metrics: requests by route and status, latency, match stages, gallery size, CPU slots.
 
 Under gunicorn, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker starts, so each
 worker writes its samples there and a scrape of any worker reports the sum over all of them
@@ -37,22 +37,26 @@ SHED_CODES = {"overloaded", "deadline_exceeded", "client_gone"}
 
 
 class GalleryCollector:
-    """The served gallery's rows and identities, and readiness, read from the engine at scrape time."""
+    """The served gallery's rows and identities, readiness and CPU slots, read from the app at scrape time."""
 
     def collect(self) -> list[GaugeMetricFamily]:
         """Gauge families for the current app's engine (nothing outside a request)."""
+        slots = GaugeMetricFamily("lookslike_cpu_slots", "Matches the process that answered runs at once "
+                                  "(CPU_SLOTS as it resolved it).")
         ready = GaugeMetricFamily("lookslike_ready", "1 when the networks and the gallery are loaded.")
         rows = GaugeMetricFamily("lookslike_gallery_rows", "Faces in the served gallery.", labels=["gallery"])
         people = GaugeMetricFamily("lookslike_gallery_identities", "Identities in the served gallery.",
                                    labels=["gallery"])
         engine = current_app.extensions.get("lookslike") if has_app_context() else None
+        if has_app_context() and "lookslike.slots" in current_app.extensions:
+            slots.add_metric([], float(current_app.extensions["lookslike.slots"].slots))
         if engine is not None:
             ready.add_metric([], 1.0 if engine.ready() else 0.0)
             if engine.ready():
                 gallery = engine.gallery
                 rows.add_metric([gallery.name], float(len(gallery)))
                 people.add_metric([gallery.name], float(len(gallery.identities)))
-        return [ready, rows, people]
+        return [ready, rows, people, slots]
 
 
 GALLERY = GalleryCollector()

@@ -1,7 +1,8 @@
 """gunicorn plumbing (named in gunicorn.conf.py): JSON-lines access log, JSON errors under /api/.
 
-The access log never carries photo data (no bodies, no query strings) and, unless
-LOOKSLIKE_ACCESS_LOG_CLIENT is true, no client address. Requests gunicorn itself rejects (a
+The access log never carries photo data (no bodies, no query strings) and, unless the
+ACCESS_LOG_CLIENT setting is true, no client address; both it and TRUSTED_PROXIES are read through
+app/settings.py, like every other setting, once per process. Requests gunicorn itself rejects (a
 malformed header, a bad chunk) get JSON in the API's error shape when their path is known to be
 under /api/, and gunicorn's warning about them no longer names the client's address.
 """
@@ -17,21 +18,13 @@ from gunicorn.glogging import Logger
 from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
-from app.config import DEFAULTS
 from app.http.error_responses import HTTP_CODES
-
-TRUE = {"1", "true", "yes", "on"}
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """A LOOKSLIKE_* boolean from the environment."""
-    value = os.environ.get(f"LOOKSLIKE_{name}")
-    return default if value is None else value.strip().lower() in TRUE
+from app.settings import current, flag
 
 
 def client_address(environ: dict) -> str:
     """The client's address: the peer, or the TRUSTED_PROXIES-th X-Forwarded-For entry from the right."""
-    hops = int(os.environ.get("LOOKSLIKE_TRUSTED_PROXIES", DEFAULTS["TRUSTED_PROXIES"]) or 0)
+    hops = int(current()["TRUSTED_PROXIES"] or 0)
     forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
     if hops > 0 and len(forwarded) >= hops:
         return forwarded[-hops]
@@ -53,7 +46,7 @@ class JsonAccessLogger(Logger):
                  "bytes": getattr(resp, "sent", None),
                  "duration_ms": round(request_time.total_seconds() * 1000, 1),
                  "pid": os.getpid()}
-        if env_flag("ACCESS_LOG_CLIENT", DEFAULTS["ACCESS_LOG_CLIENT"]):
+        if flag(current()["ACCESS_LOG_CLIENT"]):
             entry["client"] = client_address(environ)
         try:
             self.access_log.info(json.dumps(entry, ensure_ascii=True))

@@ -73,6 +73,24 @@ class FaceTooSmall(LooksLikeError):
     code = "face_too_small"
 
 
+class DifferentPeople(LooksLikeError):
+    """Several photos of "one visitor" show different people."""
+
+    code = "different_people"
+
+
+class NoCelebrityPasses(LooksLikeError):
+    """The search's filters (gender, birth years) leave no celebrity of the gallery to compare with."""
+
+    code = "no_celebrity_passes"
+
+
+class ModelMismatch(LooksLikeError):
+    """An embedding was computed with another network or other crop settings than the served ones."""
+
+    code = "model_mismatch"
+
+
 class Unauthorized(LooksLikeError):
     """An API key is required and the request has none, or a wrong one."""
 
@@ -83,12 +101,6 @@ class RequestTimeout(LooksLikeError):
     """The client took too long to send its request body."""
 
     code = "request_timeout"
-
-
-class RateLimited(LooksLikeError):
-    """The caller sent more requests than its rate limit allows; try again later."""
-
-    code = "rate_limited"
 
 
 class Unavailable(LooksLikeError):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 
 from app.extensions import get_engine
-from app.http import inputs
+from app.http import embedding_inputs, inputs, prometheus
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
 
 bp = Blueprint("web", __name__)
@@ -23,22 +21,30 @@ def gallery_summary() -> dict:
     """Size of the served gallery and a few of its celebrities, computed once per gallery version
     (every page renders it; scanning the labels per request would cost O(rows))."""
     engine = get_engine()
-    if engine.failure:  # the error page still renders (503, see /readyz)
-        return {"name": "", "rows": 0, "identities": 0, "featured": []}
+    if engine.failure or engine.pending:  # the error page still renders (503, see /readyz)
+        return {"name": "", "version": "", "rows": 0, "identities": 0, "featured": []}
     gallery = engine.gallery
     if gallery.path not in _SUMMARIES:
+        if len(_SUMMARIES) >= 8:  # versions come and go under GALLERY_URL: keep the few in use
+            _SUMMARIES.clear()
         _SUMMARIES[gallery.path] = summarize(gallery)
     return _SUMMARIES[gallery.path]
 
 
 def summarize(gallery) -> dict:
-    """Gallery name, rows, identities and up to FEATURED celebrities (identity, name, first row)."""
+    """Gallery name, version, rows, identities and up to FEATURED celebrities (identity, name, portrait URL)."""
     counts = np.bincount(gallery.labels, minlength=len(gallery.identities))
     featured = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], gallery.identities[k]))[:FEATURED]
-    return {"name": gallery.name, "rows": len(gallery), "identities": len(gallery.identities),
+    return {"name": gallery.name, "version": gallery.version, "rows": len(gallery),
+            "identities": len(gallery.identities),
             "featured": [{"identity": gallery.identities[k], "name": gallery.names[k],
-                          "row": int(np.flatnonzero(gallery.labels == k)[0])}
+                          "image": thumb_url(gallery.name, gallery.version, gallery.portrait(k))}
                          for k in sorted(featured, key=lambda k: gallery.identities[k])]}
+
+
+def thumb_url(gallery: str, version: str, row: int, external: bool = False) -> str:
+    """URL of a row's thumbnail in one gallery version: a cached page keeps showing the faces it named."""
+    return url_for("web.gallery_image", gallery=gallery, version=version, row=row, _external=external)
 
 
 @bp.app_context_processor
@@ -67,15 +73,40 @@ def match():
     Every detected face's box goes to the page (data-* attributes) so that its script can draw
     them on the photo it still holds and re-post with `face=N`; nothing of the photo is kept here.
     """
-    result = inputs.match_request(get_engine())
-    cards = [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
-              "row": m.row} for m in result.matches]
+    asked = inputs.match_inputs()
+    result = get_engine().match(asked.photos, asked.top_k, asked.face_index, asked.filters)
+    prometheus.observe_stages(result.timings)
     query = result.query
     return render_template("results.html", face=jpeg_data_url(query.thumbnail(PAGE_FACE_SIZE)),
-                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards,
+                           faces_detected=len(query.faces), faces_ignored=query.faces_ignored, cards=cards(result),
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
-                           scorer=result.scorer)
+                           scorer=result.scorer, filters=result.filters, filters_sent=asked.filters,
+                           certainty=result.certainty, photos_used=max(len(result.photos), 1))
+
+
+@bp.post("/match/embedding")
+def match_embedding():
+    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON).
+
+    The results page has no face, boxes or photo size: the page's script fills them in from what it
+    holds in memory (its crop, its detections); the server never sees them.
+    """
+    engine = get_engine()
+    query = embedding_inputs.embedding_query(engine.config)
+    filters = inputs.search_filters()
+    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters)
+    return render_template("results.html", private=True, face=None, faces_detected=0, faces_ignored=0,
+                           cards=cards(result), boxes=[], face_index=0, photo_size=[0, 0],
+                           top_k=len(result.matches), scorer=result.scorer, filters=result.filters,
+                           filters_sent=filters, certainty=result.certainty, photos_used=1)
+
+
+def cards(result) -> list[dict]:
+    """The results page's celebrity cards, best first."""
+    return [{"name": m.name, "identity": m.identity, "score": m.score, "resemblance": m.resemblance,
+             "image": thumb_url(result.gallery, result.version, m.portrait), "born": m.attributes.get("birth_year")}
+            for m in result.matches]
 
 
 @bp.get("/celebrity/<identity>")
@@ -86,8 +117,12 @@ def celebrity(identity: str):
         k = gallery.identities.index(identity)
     except ValueError:
         abort(404, f"There is no celebrity “{identity}” in this gallery.")
-    rows = [int(r) for r in np.flatnonzero(gallery.labels == k)]
-    return render_template("celebrity.html", identity=identity, name=gallery.names[k], rows=rows)
+    portrait = gallery.portrait(k)
+    rows = [portrait] + [int(r) for r in np.flatnonzero(gallery.labels == k) if r != portrait]
+    photos = [thumb_url(gallery.name, gallery.version, r) for r in rows]
+    return render_template("celebrity.html", identity=identity, name=gallery.names[k], photos=photos,
+                           share_image=thumb_url(gallery.name, gallery.version, portrait, external=True),
+                           born=gallery.attributes(k).get("birth_year"))
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -100,11 +135,11 @@ def verify():
                            faces=[jpeg_data_url(r.thumbnail(PAGE_FACE_SIZE)) for r in result.faces])
 
 
-@bp.get("/gallery/<gallery>/<int:row>.jpg")
-def gallery_image(gallery: str, row: int):
-    """Thumbnail of one row of the gallery version this process serves (404 when it has none)."""
-    loaded = get_engine().gallery
-    path = loaded.thumb_path(row)
-    if gallery != loaded.name or not 0 <= row < len(loaded) or not os.path.isfile(path):
+@bp.get("/gallery/<gallery>/<version>/<int:row>.jpg")
+def gallery_image(gallery: str, version: str, row: int):
+    """Thumbnail of one row of a version of the served gallery still on this server (404 otherwise). A version
+    never changes, so the answer may be cached for long."""
+    path = get_engine().thumbnail(gallery, version, row)
+    if path is None:
         abort(404)
     return send_file(path, mimetype="image/jpeg", max_age=86400)

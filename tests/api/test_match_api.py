@@ -39,11 +39,16 @@ def test_image_url_serves_the_matched_thumbnail(client):
     identity, path = val_photos()[0]
     body = post_photo(client, read(path)).get_json()
     url = body["matches"][0]["image_url"]
-    assert url.startswith("/gallery/demo/") and url.endswith(".jpg")  # no PUBLIC_URL: a path, never the Host
+    version = body["gallery_version"]
+    assert url.startswith(f"/gallery/demo/{version}/") and url.endswith(".jpg")  # no PUBLIC_URL: a path, not the Host
     img = client.get(url)
     assert img.status_code == 200 and img.mimetype == "image/jpeg" and img.data[:2] == b"\xff\xd8"
-    assert client.get("/gallery/demo/999999.jpg").status_code == 404
-    assert client.get("/gallery/other/0.jpg").status_code == 404
+    assert client.get(f"/gallery/demo/{version}/999999.jpg").status_code == 404
+    assert client.get(f"/gallery/other/{version}/0.jpg").status_code == 404
+    assert client.get(url.replace(version, "20000101T000000-000000000")).status_code == 404  # not on this server
+    assert client.get(url.replace(f"{version}/", "")).status_code == 404  # the unversioned shape is gone
+    for bad in ("..", ".versions", f"{version}.partial", "legacy-x/../.."):
+        assert client.get(f"/gallery/demo/{bad}/0.jpg").status_code == 404
 
 
 def test_json_base64_gives_the_same_answer(client):

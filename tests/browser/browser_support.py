@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import time
 
 import pytest
@@ -18,6 +19,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 NARROW = {"width": 360, "height": 740}
+
+
+def app_python() -> str:
+    """The interpreter that has the app's requirements (Flask, TensorFlow, gunicorn)."""
+    if os.environ.get("LOOKSLIKE_APP_PYTHON"):
+        return os.environ["LOOKSLIKE_APP_PYTHON"]
+    venv = os.path.join(ROOT, ".venv", "bin", "python")
+    return venv if os.path.exists(venv) else sys.executable
 
 
 def val_photo(identity: str, index: int = 0) -> str:

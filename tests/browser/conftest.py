@@ -10,21 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
-from browser.browser_support import DESKTOP, ROOT, PageWatch, launch
-
-
-def app_python() -> str:
-    """The interpreter that has the app's requirements (Flask, TensorFlow, gunicorn)."""
-    if os.environ.get("LOOKSLIKE_APP_PYTHON"):
-        return os.environ["LOOKSLIKE_APP_PYTHON"]
-    venv = os.path.join(ROOT, ".venv", "bin", "python")
-    return venv if os.path.exists(venv) else sys.executable
+from browser.browser_support import DESKTOP, ROOT, PageWatch, app_python, launch
 
 
 def free_port() -> int:
@@ -34,11 +25,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """Base URL of the app served by gunicorn (the real weights and demo gallery), ready.
-
-    LOOKSLIKE_TEST_SERVER=http://127.0.0.1:PORT uses a server already running instead."""
+def serve(tmp_path_factory, name: str, env: dict[str, str]):
+    """Base URL of the app served by gunicorn (the real weights and demo gallery) with `env`, ready;
+    stopped when the generator closes. LOOKSLIKE_TEST_SERVER=http://127.0.0.1:PORT uses a server
+    already running instead."""
     if os.environ.get("LOOKSLIKE_TEST_SERVER"):
         yield os.environ["LOOKSLIKE_TEST_SERVER"].rstrip("/")
         return
@@ -47,9 +37,9 @@ def server(tmp_path_factory):
         if not os.path.exists(os.path.join(ROOT, need)):
             pytest.fail(f"{need} is missing: run `{fix}` (or `make test-browser`)")
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    log_path = tmp_path_factory.mktemp(name) / "gunicorn.log"
     # The demo gallery whatever else is built (the checks name its celebrities and thumbnail size).
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WEB_CONCURRENCY="1", LOOKSLIKE_GALLERY="demo")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", WEB_CONCURRENCY="1", LOOKSLIKE_GALLERY="demo", **env)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([app_python(), "-m", "gunicorn", "--config", "gunicorn.conf.py",
                                  "--bind", f"127.0.0.1:{port}", "wsgi:app"],
@@ -76,6 +66,19 @@ def server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The app with private mode off: the upload path, which stays the fallback (and serves form posts)."""
+    yield from serve(tmp_path_factory, "server", {"LOOKSLIKE_PRIVATE_MODE": "false"})
+
+
+@pytest.fixture(scope="session")
+def private_server(tmp_path_factory):
+    """The app as configured by default: private mode on (its assets made by `make weights` and
+    `make browser-runtime`, which `make test-browser` runs)."""
+    yield from serve(tmp_path_factory, "private_server", {})
 
 
 @pytest.fixture(scope="session")

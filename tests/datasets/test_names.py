@@ -68,12 +68,19 @@ def test_bad_rows_are_reported_with_their_line(tmp_path, text, message):
 def test_demo_names_csv():
     names = read_names(DEMO_NAMES)
     assert names == {
-        "ben_afflek": {"name": "Ben Affleck", "gender": "male"},
-        "elton_john": {"name": "Elton John", "gender": "male"},
-        "jerry_seinfeld": {"name": "Jerry Seinfeld", "gender": "male"},
-        "madonna": {"name": "Madonna", "gender": "female"},
-        "mindy_kaling": {"name": "Mindy Kaling", "gender": "female"},
+        "ben_afflek": {"name": "Ben Affleck", "gender": "male", "birth_year": 1972},
+        "elton_john": {"name": "Elton John", "gender": "male", "birth_year": 1947},
+        "jerry_seinfeld": {"name": "Jerry Seinfeld", "gender": "male", "birth_year": 1954},
+        "madonna": {"name": "Madonna", "gender": "female", "birth_year": 1958},
+        "mindy_kaling": {"name": "Mindy Kaling", "gender": "female", "birth_year": 1979},
     }
+
+
+def test_a_birth_year_that_is_no_year_names_its_line(tmp_path):
+    path = tmp_path / "names.csv"
+    path.write_text("folder,name,birth_year\na,A,1970\nb,B,late sixties\n")
+    with pytest.raises(ValueError, match="line 3: birth_year 'late sixties' is not a year"):
+        read_names(str(path))
 
 
 @pytest.mark.parametrize("folder, name", [

@@ -92,7 +92,8 @@ def test_gallery_model_is_served_by_auto_only_when_its_verdict_says_so(make_app,
     result = app.test_cli_runner().invoke(args=["train", "--gallery", "lfwsmall", "--epochs", "2",
                                                 "--batch-identities", "8"])
     assert result.exit_code == 0, result.output
-    assert "validation (max):" in result.output and "MATCH_MODEL=auto serves this model" in result.output
+    assert f"validation ({app.config['SCORE_AGGREGATE']}):" in result.output  # the served aggregation
+    assert "MATCH_MODEL=auto serves this model" in result.output
     meta_file = lfw_small / "auto-models" / "lfwsmall" / "config.json"
     meta = json.loads(meta_file.read_text())
     assert meta["test_identities"] == [] and {"cosine", "encoder", "serve"} <= set(meta["validation"])

@@ -56,6 +56,7 @@ def test_served_centroid_ranking_is_the_centroid_cosine(engine):
 
 
 def test_residual_encoder_at_initialization_reproduces_cosine_rankings_exactly(engine):
+    from app.pipeline.networks.trained_runtime import KerasTrainedNetworks
     from app.pipeline.scoring.learned_scorers import EncodedCosineScorer
     from models.encoder import build_encoder, encode
 
@@ -63,7 +64,7 @@ def test_residual_encoder_at_initialization_reproduces_cosine_rankings_exactly(e
     encoder = build_encoder(128, hidden_layers=2, width=64, residual=True)
     Z = encode(encoder, X)
     np.testing.assert_allclose(Z, X, atol=1e-6)
-    cosine, learned = CosineScorer(X), EncodedCosineScorer(encoder, X, Z)
+    cosine, learned = CosineScorer(X), EncodedCosineScorer(KerasTrainedNetworks(encoder), X, Z)
     for method in ("max", "mean_n", "centroid"):
         for q in X:
             want = cosine.rank(q, labels, ids, 5, Aggregation(method))

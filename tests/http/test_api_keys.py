@@ -107,3 +107,27 @@ def test_corrupt_keys_file_fails_closed(make_app, tmp_path):
     assert client.post("/api/v1/match", json={"image": "!!"}, headers={"X-API-Key": "anything"}).status_code == 401
     path.write_text(json.dumps({"keys": {}}))
     assert client.post("/api/v1/match", json={"image": "!!"}).status_code == 400
+
+
+def test_fleet_keys_come_from_the_api_keys_secret(make_app, tmp_path):
+    """Keys given as hashes in API_KEYS (a secret in the environment) work on every instance alike."""
+    from app.http.auth import hash_key
+    from app.pipeline.errors import StartupError
+
+    runner = make_app(API_KEYS_FILE=str(tmp_path / "none.json")).test_cli_runner()
+    made = runner.invoke(args=["keys", "create", "fleet", "--secret"])
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip().splitlines()[0]
+    entries = json.loads(made.stderr.split("LOOKSLIKE_API_KEYS='", 1)[1].split("'", 1)[0])
+    assert entries == {"fleet": hash_key(key)} and not (tmp_path / "none.json").exists()  # nothing stored
+    for instance in ("a", "b"):  # two servers with the same secret, no keys file
+        app = make_app(API_KEYS=entries, API_KEYS_FILE=str(tmp_path / f"{instance}.json"))
+        client = app.test_client()
+        assert client.get("/api/v1/openapi.json").status_code == 200
+        assert client.post("/api/v1/match", data={}).status_code == 401
+        answered = client.post("/api/v1/match", data={}, headers={"X-API-Key": key})
+        assert answered.status_code == 400  # past the key check: the photo is missing
+        refused = app.test_cli_runner().invoke(args=["keys", "revoke", "fleet"])
+        assert refused.exit_code == 1 and "API_KEYS setting" in refused.output
+    with pytest.raises(StartupError, match="API_KEYS entry 'fleet'"):
+        make_app(API_KEYS={"fleet": key})  # the key itself instead of its hash

@@ -8,10 +8,9 @@ from models.similarity import (
     CHI2_EPS,
     COMBINERS,
     build_similarity,
-    combine_numpy,
     naive_scores,
 )
-from models.similarity_scorer import SimilarityScorer
+from models.similarity_scorer import SimilarityScorer, combine_numpy
 
 
 def unit_rows(n, d, seed):

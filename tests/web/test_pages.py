@@ -141,6 +141,6 @@ def test_a_missing_thumbnail_is_a_404_not_a_500(tmp_path, make_app):
     shutil.copytree(demo.path, copy)
     os.symlink(".versions/demo-1", tmp_path / "g" / "demo")
     client = make_app(GALLERIES_DIR=str(tmp_path / "g")).test_client()
-    assert client.get("/gallery/demo/5.jpg").status_code == 200
+    assert client.get("/gallery/demo/1/5.jpg").status_code == 200
     os.remove(copy / "thumbs" / "5.jpg")
-    assert client.get("/gallery/demo/5.jpg").status_code == 404
+    assert client.get("/gallery/demo/1/5.jpg").status_code == 404

@@ -6,9 +6,7 @@ thumbnails. A build killed at any point continues with ``resume=True`` from the 
 chunk (no photo embedded twice); the result is then written as a new version and published
 (app/pipeline/galleries/store.py). ``base`` adds photos to an existing gallery without re-embedding it.
 The chunks are computed by an engine: the local one here, or Ray (app/pipeline/builders/ray_actors.py).
-
-This module is longer than 250 lines: planning, checkpoints, assembly and the manifest of one
-build belong together.
+The version's files and manifest are written by app/pipeline/builders/version_files.py.
 """
 
 from __future__ import annotations
@@ -23,26 +21,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.pipeline.builders import label_cleaning
 from app.pipeline.builders.photo_batches import list_photos, photo_records
+from app.pipeline.builders.version_files import write_built_version
 from app.pipeline.galleries import store
-from app.pipeline.galleries.quality import LEVELS, select_per_identity
+from app.pipeline.galleries.quality import select_per_identity
 from app.pipeline.galleries.reader import (
     EMBEDDINGS_FILE,
-    FORMAT_VERSION,
-    THUMBS_DIR,
     Gallery,
     display_name,
     pipeline_settings,
     thumb_path,
 )
 from app.pipeline.galleries.store import link_or_copy
+from app.pipeline.galleries.takedowns import Takedowns
 from app.pipeline.galleries.vector_index import build_index
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
-from app.pipeline.scoring.identity_norm import build_references
 
 WORK_DIR = ".building"
-SKIPPED_LISTED = 1000  # skipped files named in the manifest (all are counted)
 
 
 @dataclass
@@ -61,6 +58,8 @@ class BuildReport:
     resumed_photos: int = 0  # photos whose chunk a killed build had already finished
     added_to: int = 0  # rows kept from the gallery added to
     quality: dict = field(default_factory=dict)  # per identity: photos kept and the level that let them
+    taken_down: list[str] = field(default_factory=list)  # identities left out: on the takedown list
+    cleaning: label_cleaning.CleaningOutcome | None = None  # the photos cleaning dropped, with their reasons
 
     def summary(self) -> str:
         """One line for the terminal, with the throughput."""
@@ -72,6 +71,7 @@ class BuildReport:
         if self.quality:
             relaxed = sum(q["level"] > 0 for q in self.quality.values())
             extra += f"; best photos kept per identity ({relaxed} identities needed relaxed thresholds)"
+        extra += f"; {self.cleaning.summary()}" if self.cleaning else ""
         return (f"gallery {self.name}: {self.rows} faces of {self.identities} "
                 f"identities from {self.photos} photos in {self.seconds:.1f}s ({rate:.1f} photos/s); "
                 f"skipped: {skipped}{extra}")
@@ -159,13 +159,17 @@ def _chunks(work: str, items, runner: ChunkRunner, config: dict, desc: str, prog
 def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | None, embedder: Embedder | None,
                   config: dict, names: dict[str, dict] | None = None, resume: bool = False,
                   base: Gallery | None = None, per_identity: int | None = None,
-                  progress: bool = True, runner: ChunkRunner | None = None) -> BuildReport:
+                  progress: bool = True, runner: ChunkRunner | None = None,
+                  takedowns: Takedowns | None = None, source: dict | None = None, clean: bool = False) -> BuildReport:
     """Detect, crop and embed every photo of src_dir into a new version of gallery `name`.
 
     names maps folder ids to {"name": display name, other attributes}; base is a gallery whose
     rows are kept (photos it already holds are not embedded again); per_identity keeps the K best
     photos of each identity (app/pipeline/galleries/quality.py); runner is the engine that computes the
-    chunks (default: the local one with detector and embedder; app/pipeline/builders/ray_actors.py: Ray).
+    chunks (default: the local one with detector and embedder; app/pipeline/builders/ray_actors.py: Ray);
+    the identities on `takedowns` are left out (their photos are counted as skipped, never read);
+    `source` (where the photos came from: dataset, archives and checksums, terms) goes into the manifest;
+    `clean` drops the photos that disagree with their identity first (builders/label_cleaning.py).
     """
     runner = runner or local_runner(detector, embedder, config)
     if not os.path.isdir(src_dir):
@@ -177,17 +181,24 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
         items = [(identity, path) for identity, path in items if path not in have]
     if not items and base is None:
         raise ValueError(f"{src_dir} has no <identity>/<photo> files")
+    items, taken_down = leave_out_takedowns(items, takedowns, names or {})
     work = os.path.join(galleries, WORK_DIR, name)
     store.clean_stale(galleries, name)
     items = _plan(work, items, config, resume)
-    report = BuildReport(name=name, path="", source_dir=os.path.abspath(src_dir), photos=len(items))
+    report = BuildReport(name=name, path="", source_dir=os.path.abspath(src_dir), photos=len(items),
+                         taken_down=sorted(taken_down))
+    if taken_down:
+        report.skipped["takedown"] = sum(taken_down.values())
     version = store.new_version(galleries, name)
     try:
-        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity)
+        cleaning = label_cleaning.CleaningSettings.from_config(config) if clean else None
+        columns = _assemble(work, version, items, base, runner, config, names or {}, progress, report, per_identity,
+                            cleaning)
         if not columns["rows"]:
-            raise ValueError(f"no usable face in any of the {len(items)} photos of {src_dir}")
+            left = " left after cleaning" if report.cleaning else ""
+            raise ValueError(f"no usable face{left} in any of the {len(items)} photos of {src_dir}")
         report.seconds = time.perf_counter() - start
-        _write(version, columns, report, base, config, name, per_identity)
+        write_built_version(version, columns, report, base, config, name, per_identity, takedowns, source)
         if config["INDEX"] != "exact" and report.rows >= config["INDEX_MIN_ROWS"]:
             build_index(version, np.load(os.path.join(version, EMBEDDINGS_FILE), mmap_mode="r"))
         report.path = store.publish(galleries, name, version)
@@ -198,8 +209,23 @@ def build_gallery(src_dir: str, galleries: str, name: str, detector: Detector | 
     return report
 
 
+def leave_out_takedowns(items: list[tuple[str, str]], takedowns: Takedowns | None,
+                        names: dict[str, dict]) -> tuple[list[tuple[str, str]], Counter]:
+    """(the items of identities not taken down, photos left out per identity taken down)."""
+    if not takedowns:
+        return items, Counter()
+    left_out: Counter = Counter()
+    kept = []
+    for identity, path in items:
+        if takedowns.covers(identity, names.get(identity, {}).get("name") or display_name(identity)):
+            left_out[identity] += 1
+        else:
+            kept.append((identity, path))
+    return kept, left_out
+
+
 def _assemble(work, version, items, base, runner: ChunkRunner, config, names, progress, report,
-              per_identity: int | None = None) -> dict:
+              per_identity: int | None = None, cleaning: label_cleaning.CleaningSettings | None = None) -> dict:
     """Run or reuse every chunk; gather rows, thumbnails and the identity table into `version`."""
     table = list(base.identity_table) if base is not None else []
     index = {entry["id"]: k for k, entry in enumerate(table)}
@@ -231,39 +257,13 @@ def _assemble(work, version, items, base, runner: ChunkRunner, config, names, pr
             report.skipped_files.append((items[c * size + int(i)][1], str(reason)))
     out = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
     order = np.arange(len(thumbs))
+    if cleaning and len(order):  # before the quality loop: a wrong face must not take a best-photo place
+        report.cleaning = label_cleaning.clean_build(out["embedding"], out["label"], out["source"], table, cleaning)
+        order = report.cleaning.rows
     if per_identity:
-        order, report.quality = select_per_identity(out["label"], out["photo_side"], out["box"],
-                                                    out["confidence"], per_identity)
-        report.quality = {table[k]["id"]: v for k, v in report.quality.items()}
+        best, report.quality = select_per_identity(out["label"][order], out["photo_side"][order],
+                                                   out["box"][order], out["confidence"][order], per_identity)
+        order, report.quality = order[best], {table[k]["id"]: v for k, v in report.quality.items()}
     for row, src in enumerate(order):
         link_or_copy(thumbs[src], thumb_path(version, row))
     return {"rows": len(order), "table": table, **{k: v[order] if len(v) else v for k, v in out.items()}}
-
-
-def _write(version: str, cols: dict, report: BuildReport, base: Gallery | None, config: dict, name: str,
-           per_identity: int | None) -> None:
-    """Write the arrays, the resemblance reference and the manifest of a finished version."""
-    from app.pipeline.galleries.reader import check_matrix
-
-    matrix = np.asarray(cols["embedding"], np.float32)
-    check_matrix(matrix, f"the embeddings of gallery {name}", "The build produced damaged rows.", sample=None)
-    labels = cols["label"].astype(np.int32)
-    report.rows, report.identities = len(matrix), len(np.unique(labels))
-    resemblance, reference = build_references(version, matrix, labels, len(cols["table"]), config)
-    sources = (base.manifest.get("source_dirs", []) if base is not None else []) + [report.source_dir]
-    manifest = {
-        "format": FORMAT_VERSION, "name": name, "source_dirs": sorted(set(sources)),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "embedding": {"model": "facenet_keras (Inception-ResNet-v1, MS-Celeb-1M)", "dim": int(matrix.shape[1])},
-        "pipeline": pipeline_settings(config), "rows": report.rows, "identities": len(cols["table"]),
-        "photos": report.photos + report.added_to, "skipped": dict(report.skipped),
-        "skipped_files": [{"file": p, "reason": r} for p, r in report.skipped_files[:SKIPPED_LISTED]],
-        "resemblance": reference,
-        "thumbs": THUMBS_DIR,
-    }
-    if per_identity:
-        manifest["quality"] = {"per_identity": per_identity, "levels": list(LEVELS), "identities": report.quality}
-    store.write_version(version, matrix, labels, cols["table"],
-                        {"source": cols["source"], "box": cols["box"].astype(np.int32).reshape(-1, 4),
-                         "confidence": cols["confidence"].astype(np.float32),
-                         "photo_side": cols["photo_side"].astype(np.int32)}, manifest, resemblance)

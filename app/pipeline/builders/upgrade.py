@@ -1,4 +1,6 @@
-"""Convert a format-1 gallery (one JSON manifest row per face) into a format-2 version."""
+"""Bring a gallery of an older format to the current one; rename identities; (re)build its index.
+
+Format 1 kept one JSON manifest row per face; format 2 had no portraits and no takedown record."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import time
 
 import numpy as np
 
+from app.pipeline.builders.version_files import identity_table, takedowns_manifest
 from app.pipeline.errors import StartupError
 from app.pipeline.galleries import store
 from app.pipeline.galleries.reader import (
     EMBEDDINGS_FILE,
     FORMAT_VERSION,
     IDENTITIES_FILE,
+    LABELS_FILE,
     MANIFEST_FILE,
+    ROWS_FILE,
     Gallery,
     display_name,
     thumb_path,
@@ -36,12 +41,37 @@ def read_v1(path: str) -> tuple[dict, np.ndarray]:
     return manifest, matrix
 
 
+def upgrade_v2(galleries: str, name: str, served: str, manifest: dict) -> Gallery:
+    """Publish a format-2 gallery as the current format: portraits chosen, the takedown record started."""
+    labels = np.load(os.path.join(served, LABELS_FILE))
+    with open(os.path.join(served, IDENTITIES_FILE), encoding="utf-8") as f:
+        table = json.load(f)
+    with np.load(os.path.join(served, ROWS_FILE)) as data:
+        rows = {key: data[key] for key in data.files}
+    rows.setdefault("photo_side", np.zeros(len(labels), np.int32))
+    table, labels = identity_table(table, labels, rows)
+    version = store.derive_version(galleries, name, os.path.realpath(served),
+                                   (MANIFEST_FILE, IDENTITIES_FILE, LABELS_FILE))
+    np.save(os.path.join(version, LABELS_FILE), labels)
+    manifest = {**manifest, "format": FORMAT_VERSION, "upgraded_from": 2, "identities": len(table),
+                "takedowns": manifest.get("takedowns", takedowns_manifest(None, []))}
+    for fname, data in ((IDENTITIES_FILE, table), (MANIFEST_FILE, manifest)):
+        with open(os.path.join(version, fname), "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+    store.publish(galleries, name, version)
+    return Gallery.load(served, deep=True)
+
+
 def upgrade_gallery(galleries: str, name: str, config: dict, names: dict[str, dict] | None = None) -> Gallery | None:
-    """Write gallery `name` (format 1) as a format-2 version and serve it; None when already format 2."""
+    """Write gallery `name` (format 1 or 2) as a version of the current format and serve it; None when
+    it is current already."""
     served = os.path.join(galleries, name)
     with open(os.path.join(served, MANIFEST_FILE), encoding="utf-8") as f:
-        if json.load(f).get("format") == FORMAT_VERSION:
-            return None
+        manifest = json.load(f)
+    if manifest.get("format") == FORMAT_VERSION:
+        return None
+    if manifest.get("format") == 2:
+        return upgrade_v2(galleries, name, served, manifest)
     old, matrix = read_v1(served)
     rows = old["rows"]
     ids = sorted({r["identity"] for r in rows})
@@ -55,14 +85,15 @@ def upgrade_gallery(galleries: str, name: str, config: dict, names: dict[str, di
     manifest = {key: old[key] for key in ("name", "created", "embedding", "pipeline", "photos", "skipped",
                                            "skipped_files") if key in old}
     manifest.update(format=FORMAT_VERSION, rows=len(rows), identities=len(ids), source_dirs=[source_dir],
-                    upgraded_from=1, resemblance=reference)
+                    upgraded_from=1, resemblance=reference, takedowns=takedowns_manifest(None, []))
     names = names or {}
     table = [{"id": i, **names.get(i, {}), "name": names.get(i, {}).get("name") or display_name(i)} for i in ids]
-    store.write_version(version, matrix, labels, table,
-                        {"source": np.array([os.path.join(source_dir, r["source"]) for r in rows], dtype=str),
-                         "box": np.array([r["box"] for r in rows], np.int32).reshape(-1, 4),
-                         "confidence": np.array([r["confidence"] for r in rows], np.float32)},
-                        manifest, resemblance)
+    columns = {"source": np.array([os.path.join(source_dir, r["source"]) for r in rows], dtype=str),
+               "box": np.array([r["box"] for r in rows], np.int32).reshape(-1, 4),
+               "confidence": np.array([r["confidence"] for r in rows], np.float32),
+               "photo_side": np.zeros(len(rows), np.int32)}
+    table, labels = identity_table(table, labels, columns)
+    store.write_version(version, matrix, labels, table, columns, manifest, resemblance)
     store.publish(galleries, name, version)
     return Gallery.load(served, deep=True)
 

@@ -1,11 +1,13 @@
-"""Celebrity galleries on disk (format 2), opened memory-mapped and checked at start-up.
+"""Celebrity galleries on disk (format 3), opened memory-mapped and checked at start-up.
 
 A gallery version is a folder of: ``embeddings.npy`` (float32 [N, 128], memory-mapped),
 ``labels.npy`` (int32 [N], index into the identity table), ``identities.json`` (one entry per
-identity: folder id, display name, optional attributes such as gender), ``rows.npz`` (per-row
+identity: id, display name, ``portrait`` (the row pages show for it: its best photo by the quality
+loop's measure) and optional attributes: ``gender`` ("female"/"male"), ``birth_year``), ``rows.npz`` (per-row
 source file, box and confidence; columnar, never parsed at start-up), ``thumbs/<row>.jpg``,
 ``resemblance.npy`` (reference scores for the resemblance percentile), an optional ``index/``
-(approximate vector index) and ``manifest.json`` (format, build settings, counts). The served name
+(approximate vector index) and ``manifest.json`` (format, build settings, counts, the takedowns the
+version honours). The served name
 ``galleries/NAME`` is a symlink to the current version (app/pipeline/galleries/store.py).
 """
 
@@ -28,7 +30,9 @@ ROWS_FILE = "rows.npz"
 MANIFEST_FILE = "manifest.json"
 RESEMBLANCE_FILE = "resemblance.npy"
 THUMBS_DIR = "thumbs"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+ATTRIBUTES = ("gender", "birth_year")  # identity attributes pages, the API and filters use
+OLD_FORMATS = (1, 2)  # read only by `flask gallery upgrade`
 NORM_SAMPLE = 20_000  # rows whose norm and finiteness are checked at start-up (all at build time)
 
 PIPELINE_KEYS = ("DETECT_MAX_SIDE", "MTCNN_MIN_FACE_SIZE", "DETECT_MIN_CONFIDENCE", "MIN_FACE_PX",
@@ -87,6 +91,15 @@ class Gallery:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def portrait(self, label: int) -> int:
+        """The row pages show for an identity (its best photo), whatever photo matched."""
+        return int(self.identity_table[label]["portrait"])
+
+    def attributes(self, label: int) -> dict:
+        """An identity's known attributes (gender, birth_year); a key is absent when the source did not give it."""
+        entry = self.identity_table[label]
+        return {key: entry[key] for key in ATTRIBUTES if entry.get(key) is not None}
+
     @property
     def row_names(self) -> np.ndarray:
         """Identity (folder id) of every row."""
@@ -95,6 +108,12 @@ class Gallery:
     def thumb_path(self, row: int) -> str:
         """Thumbnail JPEG of a row."""
         return thumb_path(self.path, row)
+
+    @property
+    def version(self) -> str:
+        """The version's stamp: its folder's name without the gallery's (image URLs carry it)."""
+        folder = os.path.basename(self.path)
+        return folder[len(self.name) + 1:] if folder.startswith(f"{self.name}-") else folder
 
     def row_metadata(self) -> dict[str, np.ndarray]:
         """Per-row source file (relative to the build's source folder), box and confidence."""
@@ -125,8 +144,8 @@ class Gallery:
             fmt = manifest["format"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StartupError(f"Gallery manifest {manifest_file} is missing or corrupt ({exc}). {fix}") from exc
-        if fmt == 1:
-            raise StartupError(f"Gallery '{name}' ({manifest_file}) is in the old format 1. Run "
+        if fmt in OLD_FORMATS:
+            raise StartupError(f"Gallery '{name}' ({manifest_file}) is in the old format {fmt}. Run "
                                f"`flask gallery upgrade {name}` (or `make gallery`) to convert it.")
         if fmt != FORMAT_VERSION:
             raise StartupError(f"Gallery '{name}' has format {fmt}; this app reads {FORMAT_VERSION}. {fix}")
@@ -142,6 +161,7 @@ class Gallery:
             with open(files["identities"], encoding="utf-8") as f:
                 table = json.load(f)
             ids = [entry["id"] for entry in table]
+            portraits = np.array([entry["portrait"] for entry in table], np.int64)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StartupError(f"Gallery '{name}': {files['labels']} or {files['identities']} is missing or "
                                f"corrupt ({exc}). {fix}") from exc
@@ -149,6 +169,10 @@ class Gallery:
                 labels.min() < 0 or labels.max() >= len(ids):
             raise StartupError(f"Gallery labels {files['labels']} ({labels.shape} {labels.dtype}) do not match "
                                f"the {len(emb)} rows of the matrix and the {len(ids)} identities. {fix}")
+        if len(portraits) and (portraits.min() < 0 or portraits.max() >= len(emb)
+                               or (labels[portraits] != np.arange(len(ids))).any()):
+            raise StartupError(f"Gallery identities {files['identities']}: a portrait row is not one of its "
+                               f"identity's rows. {fix}")
         if manifest.get("rows") != len(emb):
             raise StartupError(f"Gallery manifest {manifest_file} says {manifest.get('rows')} rows, the matrix "
                                f"has {len(emb)}. {fix}")

@@ -3,13 +3,16 @@
 ``galleries/NAME`` is a symlink to ``galleries/.versions/NAME-<stamp>/``. A build writes a new
 version as ``<stamp>.partial``, renames it complete, then replaces the symlink in one atomic
 rename, so a crash at any step leaves the previous gallery served. A running server keeps the
-version it resolved at start-up until a graceful reload (gunicorn SIGHUP).
+version it resolved at start-up until a graceful reload (gunicorn SIGHUP) or, with GALLERY_URL,
+until it has verified a newer one; versions are immutable, so the stamp names its content (image
+URLs carry it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -28,6 +31,7 @@ from app.pipeline.galleries.reader import (
 VERSIONS_DIR = ".versions"
 PARTIAL = ".partial"
 KEEP_VERSIONS = 3  # the current version and the two before it (a server may still serve one)
+VERSION_STAMP = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,100}")  # no '.', '/': never a partial or another folder
 
 
 def served_galleries(galleries: str) -> list[str]:
@@ -72,6 +76,11 @@ def publish(galleries: str, name: str, partial: str) -> str:
     """Mark a finished version complete and point `galleries/name` at it atomically; its path."""
     final = partial[:-len(PARTIAL)]
     os.replace(partial, final)
+    return point_to(galleries, name, final)
+
+
+def point_to(galleries: str, name: str, final: str) -> str:
+    """Point `galleries/name` at a complete version folder in one atomic rename, prune older versions; its path."""
     served = os.path.join(galleries, name)
     if os.path.isdir(served) and not os.path.islink(served):  # a gallery from before versioning
         os.replace(served, os.path.join(versions_root(galleries), f"{name}-legacy-{time.time_ns()}"))
@@ -82,6 +91,14 @@ def publish(galleries: str, name: str, partial: str) -> str:
     os.replace(link, served)
     prune(galleries, name)
     return final
+
+
+def version_folder(galleries: str, name: str, version: str) -> str | None:
+    """The complete version folder of gallery `name` with this stamp (as image URLs carry it), else None."""
+    if not VERSION_STAMP.fullmatch(version) or not is_version_of(f"{name}-{version}", name):
+        return None
+    path = os.path.join(versions_root(galleries), f"{name}-{version}")
+    return path if os.path.isdir(path) else None
 
 
 def is_version_of(folder: str, name: str) -> bool:

@@ -38,8 +38,14 @@ def area_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def by_score(rows: np.ndarray) -> np.ndarray:
-    """Rows by descending score, ties in mtcnn 1.0's order (reversed argsort)."""
-    return rows[np.argsort(rows[:, 4])[::-1]]
+    """Rows by descending score, ties last-first: mtcnn 1.0's reversed argsort, made stable.
+
+    numpy's default sort orders equal keys differently by array size and CPU (insertion sort, or
+    AVX2/AVX-512 sorting networks), and PNet's scores tie often (saturated at 1.0), so the boxes
+    kept, and the crop, could change with the machine. A stable sort is what numpy does for small
+    arrays everywhere; the page's private mode (static/js/private/mtcnn_ops.js) sorts the same way.
+    """
+    return rows[np.argsort(rows[:, 4], kind="stable")[::-1]]
 
 
 def nms(rows: np.ndarray, threshold: float, method: str = "union", sort: bool = True) -> np.ndarray:

@@ -14,18 +14,14 @@ from app.pipeline.scoring.scorers import Scorer, cosine_to_score, euclidean_dist
 ENCODED_PREFIX = "encoded-"
 
 
-def encoded_gallery(model_dir: str, gallery: Gallery, encoder) -> np.ndarray:
-    """Encoder outputs of every gallery row, cached beside the gallery (recomputed when the model changes)."""
-    from models.encoder import encode
-    from models.train_config import ENCODER_FILE
-
+def encoded_gallery(model_dir: str, gallery: Gallery, networks) -> np.ndarray:
+    """Encoder outputs of every gallery row, cached beside the gallery (recomputed when the encoder file changes)."""
     cache = os.path.join(gallery.path, f"{ENCODED_PREFIX}{os.path.basename(os.path.normpath(model_dir))}.npy")
-    weights = os.path.join(model_dir, ENCODER_FILE)
-    if os.path.isfile(cache) and os.path.getmtime(cache) >= os.path.getmtime(weights):
+    if os.path.isfile(cache) and os.path.getmtime(cache) >= os.path.getmtime(networks.encoder_file):
         encoded = np.load(cache, mmap_mode="r")
         if encoded.shape[0] == len(gallery):
             return encoded
-    encoded = encode(encoder, np.asarray(gallery.embeddings))
+    encoded = networks.encode(np.asarray(gallery.embeddings))
     try:  # a unique temporary name: several gunicorn workers may write it at once
         fd, tmp = tempfile.mkstemp(dir=gallery.path, prefix=".encoded-", suffix=".npy")
         with os.fdopen(fd, "wb") as f:
@@ -37,7 +33,7 @@ def encoded_gallery(model_dir: str, gallery: Gallery, encoder) -> np.ndarray:
 
 
 def network_distances(encoder, similarity, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1 - similarity-network probability for rows of FaceNet embeddings a and b."""
+    """1 - similarity-network probability for rows of FaceNet embeddings a and b (Keras models)."""
     from models.encoder import encode
 
     prob = np.asarray(similarity([encode(encoder, a), encode(encoder, b)], training=False), np.float64)
@@ -45,37 +41,35 @@ def network_distances(encoder, similarity, a: np.ndarray, b: np.ndarray) -> np.n
 
 
 class ModelScorer(Scorer):
-    """What both scorers of a trained model share: loading over a served gallery, pair distances, calibration."""
+    """What both scorers of a trained model share: loading over a served gallery, pair distances, calibration.
 
-    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity=None, meta: dict | None = None):
+    `networks` runs the model (app/pipeline/networks/trained_runtime.py: ONNX Runtime, or Keras):
+    encode(rows), pair_probabilities(za, zb), similarity (its dense weights, or None), meta (config.json).
+    """
+
+    def __init__(self, networks, matrix: np.ndarray, encoded: np.ndarray):
         super().__init__(matrix)
-        self.encoder, self.encoded = encoder, np.asarray(encoded)
-        self.similarity, self.meta = similarity, meta
+        self.networks, self.encoded = networks, np.asarray(encoded)
+        self.meta = networks.meta
 
     @classmethod
-    def load(cls, model_dir: str, gallery: Gallery, **options) -> ModelScorer:
-        """The model saved in model_dir over a served gallery (encodings cached), warmed up."""
-        from models.train_loop import load_model
-
-        encoder, similarity, meta = load_model(model_dir)
-        scorer = cls(encoder, gallery.embeddings, encoded_gallery(model_dir, gallery, encoder), similarity, meta,
+    def load(cls, networks, model_dir: str, gallery: Gallery, **options) -> ModelScorer:
+        """The model's networks over a served gallery (encodings cached), warmed up."""
+        scorer = cls(networks, gallery.embeddings, encoded_gallery(model_dir, gallery, networks),
                      model=os.path.basename(os.path.normpath(model_dir)), **options)
         scorer.row_scores(np.asarray(gallery.embeddings[0]))  # warm up off the request path
         return scorer
 
     def _encode(self, query: np.ndarray) -> np.ndarray:
         """The encoded query [d]."""
-        from models.encoder import encode
-
-        return encode(self.encoder, query)[0]
+        return self.networks.encode(query)[0]
 
     def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """1 - similarity-network probability (with the network), else encoded Euclidean distance."""
-        from models.encoder import encode
-
-        if self.similarity is not None:
-            return network_distances(self.encoder, self.similarity, a, b)
-        return euclidean_distances(encode(self.encoder, a), encode(self.encoder, b))
+        za, zb = self.networks.encode(a), self.networks.encode(b)
+        if self.networks.similarity is not None:
+            return 1.0 - np.asarray(self.networks.pair_probabilities(za, zb), np.float64)
+        return euclidean_distances(za, zb)
 
     def calibration(self):
         """The calibration `flask train` fitted on the similarity network's validation pairs."""
@@ -92,17 +86,17 @@ class LearnedScorer(ModelScorer):
     (shortlist 0: every row scored by the network, as the offline evaluation does).
     """
 
-    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity, meta: dict,
-                 shortlist: int = 0, model: str | None = None):
+    def __init__(self, networks, matrix: np.ndarray, encoded: np.ndarray, shortlist: int = 0,
+                 model: str | None = None):
         from models.similarity_scorer import SimilarityScorer
 
-        super().__init__(encoder, matrix, encoded, similarity, meta)
-        config = meta["config"]
+        super().__init__(networks, matrix, encoded)
+        config = self.meta["config"]
         self.combiner = config["combiner"]
         label = f"learned:{model}" if model else "learned"
         self.name = f"{label} ({config['loss']}, {self.combiner})"
         self.shortlist = int(shortlist)
-        self.fast = SimilarityScorer(similarity, self.encoded, shortlist=self.shortlist)
+        self.fast = SimilarityScorer(networks.similarity, self.encoded, shortlist=self.shortlist)
 
     def row_scores(self, query: np.ndarray) -> np.ndarray:
         """Similarity-network probability per row (-inf outside the shortlist)."""
@@ -122,9 +116,8 @@ class EncodedCosineScorer(ModelScorer):
     FaceNet rows); `space` gives those rows, so "centroid" aggregation is the encoded centroid.
     """
 
-    def __init__(self, encoder, matrix: np.ndarray, encoded: np.ndarray, similarity=None, meta: dict | None = None,
-                 model: str | None = None):
-        super().__init__(encoder, matrix, encoded, similarity, meta)
+    def __init__(self, networks, matrix: np.ndarray, encoded: np.ndarray, model: str | None = None):
+        super().__init__(networks, matrix, encoded)
         self.name = (f"learned:{model} (encoder cosine + similarity network)" if model
                      else "learned encoder, cosine")
 
@@ -148,11 +141,11 @@ class EncodedCosineScorer(ModelScorer):
 LEARNED_SCORERS = ("encoder", "network")
 
 
-def load_learned_scorer(model_dir: str, gallery: Gallery, config: dict) -> Scorer:
+def load_learned_scorer(networks, model_dir: str, gallery: Gallery, config: dict) -> Scorer:
     """LEARNED_SCORER "encoder" (encoder cosine ranks, network verifies) or "network" (network ranks)."""
     kind = config["LEARNED_SCORER"]
     if kind == "encoder":
-        return EncodedCosineScorer.load(model_dir, gallery)
+        return EncodedCosineScorer.load(networks, model_dir, gallery)
     if kind == "network":
-        return LearnedScorer.load(model_dir, gallery, shortlist=config["LEARNED_SHORTLIST"])
+        return LearnedScorer.load(networks, model_dir, gallery, shortlist=config["LEARNED_SHORTLIST"])
     raise StartupError(f"LEARNED_SCORER must be one of {LEARNED_SCORERS}; got {kind!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,8 +47,9 @@ class Aggregation:
 class Match:
     """One matched identity: its best photo's row, that photo's cosine and the display score.
 
-    `label` indexes the gallery's identity table; `name` and `resemblance` (the percentile of the
-    aggregated score among non-gallery people's best matches) are filled in by the engine.
+    `label` indexes the gallery's identity table; `name`, `resemblance` (the percentile of the
+    aggregated score among non-gallery people's best matches), `portrait` (the row pages show for the
+    identity) and its attributes are filled in by the engine.
     """
 
     identity: str
@@ -59,6 +60,8 @@ class Match:
     raw: float = 0.0  # the aggregated row score before display mapping
     name: str = ""
     resemblance: float | None = None
+    portrait: int = -1
+    attributes: dict = field(default_factory=dict)  # gender, birth_year: what the gallery knows
 
 
 class Scorer(ABC):
@@ -95,19 +98,22 @@ class Scorer(ABC):
         return best
 
     def rank(self, query: np.ndarray, labels: np.ndarray, identities: list[str], top_k: int,
-             aggregation: Aggregation, norm=None) -> list[Match]:
+             aggregation: Aggregation, allowed: np.ndarray | None = None, norm=None) -> list[Match]:
         """Top-k distinct identities, aggregated over the best rows only (never a sort of every row).
 
         The shortlist grows until it holds at least top_k identities, so "max" is exact; "mean_n"
-        averages each identity's best rows within the shortlist. norm: an IdentityNorm
-        (app/pipeline/scoring/identity_norm.py) applied to the aggregated scores, over a wider shortlist.
+        averages each identity's best rows within the shortlist. `allowed` (bool per identity) restricts
+        the answer to those identities; `norm` (an IdentityNorm) rescales the aggregated scores.
         """
         best, n = self.candidates(query), len(labels)
         wide = NORM_SHORTLIST_FACTOR if norm is not None else 1
         m = min(n, wide * max(SHORTLIST_MIN, top_k * max(aggregation.mean_n, 1) * SHORTLIST_PER_MATCH))
         while True:
             rows, scores = best(m)
-            if m >= n or len(rows) < m or len(np.unique(labels[rows])) >= top_k:
+            found = len(rows)
+            if allowed is not None:
+                rows, scores = rows[allowed[labels[rows]]], scores[allowed[labels[rows]]]
+            if m >= n or found < m or len(np.unique(labels[rows])) >= top_k:
                 break
             m = min(n, m * 4)
         scale = None

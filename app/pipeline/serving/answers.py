@@ -34,7 +34,7 @@ def require_finite(answer: dict) -> dict:
     return answer
 
 
-ImageUrl = Callable[[str, int], str]  # (gallery name, row) -> URL of that row's thumbnail
+ImageUrl = Callable[[str, str, int], str]  # (gallery name, version, row) -> URL of that row's thumbnail
 
 
 def face_dict(result: FaceResult, field: str | None = None) -> dict:
@@ -56,12 +56,30 @@ def match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
         "face_index": result.query.face_index,
         **face_counts(result.query),
         "faces": [f.to_dict() for f in result.query.faces],
+        **embedding_match_answer(result, image_url),
+    })
+
+
+# The fields of a photo's answer that an embedding's answer lacks: the server never saw the photo.
+FACE_FIELDS = ("face", "face_index", "faces_detected", "faces_total", "faces_ignored", "faces")
+
+
+def embedding_match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
+    """The answer to a match on an embedding: a photo's answer without FACE_FIELDS."""
+    return require_finite({
         "gallery": result.gallery,
+        "gallery_version": result.version,
         "scorer": result.scorer,
         "matches": [{"name": m.name or display_name(m.identity), "identity": m.identity,
                      "score": round(m.score, 4), "cosine": round(m.cosine, 4),
                      "resemblance": None if m.resemblance is None else round(m.resemblance, 1),
-                     "image_url": image_url(result.gallery, m.row)} for m in result.matches],
+                     "image_url": image_url(result.gallery, result.version, m.portrait if m.portrait >= 0 else m.row),
+                     **m.attributes} for m in result.matches],
+        **({"filters": result.filters} if result.filters else {}),
+        "photos_used": max(len(result.photos), 1),
+        "certainty": result.certainty,
+        **({"photos": [face_dict(face, f"photo[{i}]") for i, face in enumerate(result.photos)]}
+           if len(result.photos) > 1 else {}),
     })
 
 

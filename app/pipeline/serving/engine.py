@@ -1,47 +1,38 @@
 """The matching engine: networks, gallery and scorer loaded once per process; photos in, answers out.
 
 It is the one place that wires the networks, the gallery, the scorer, the index and the
-calibrations together; what its engines share in a process is in engine_loading.py.
+calibrations together; what its engines share in a process is in engine_loading.py, what it
+derives from one gallery version in served_gallery.py (replaced whole by `switch`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
 
 import numpy as np
 
 from app.pipeline import deadline
-from app.pipeline.errors import BadRequest, LooksLikeError, StartupError
-from app.pipeline.galleries.reader import Gallery
-from app.pipeline.galleries.rows import row_source
-from app.pipeline.galleries.vector_index import PQIndex, has_index
+from app.pipeline.errors import BadRequest, LooksLikeError, StartupError, Unavailable
+from app.pipeline.galleries.reader import Gallery, thumb_path
+from app.pipeline.galleries.store import version_folder
 from app.pipeline.networks.runtime import resolve_runtime
 from app.pipeline.photos.analysis import FaceResult, analyze_photo, analyze_photos
 from app.pipeline.photos.detect import Detector
 from app.pipeline.photos.embed import Embedder
-from app.pipeline.scoring.identity_norm import IdentityNorm, served_norm
-from app.pipeline.scoring.resemblance import percentile, reference_scores
-from app.pipeline.scoring.scorers import Aggregation, CosineScorer, IndexedCosineScorer, Scorer
-from app.pipeline.scoring.verification import check, load_calibration, subject_anchors, verify
+from app.pipeline.scoring.attribute_filter import AttributeFilter, allowed_in
+from app.pipeline.scoring.certainty import certainty, clear_margin
+from app.pipeline.scoring.photo_sets import check_one_person
+from app.pipeline.scoring.scorers import Aggregation, Scorer
+from app.pipeline.scoring.several_photos import combine_embeddings
+from app.pipeline.scoring.verification import check, subject_anchors, verify
+from app.pipeline.serving.embedding_model import check_embedding, describe_model
 from app.pipeline.serving.engine_loading import process_detector, process_embedder, running
-from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult
+from app.pipeline.serving.results import CheckResult, MatchResult, VerifyResult, named
+from app.pipeline.serving.served_gallery import EnginePaths, ServedGallery
 
 ANCHOR_MIN_SIDE = 256  # px: the smallest detection side of a subject check's anchors
-
-
-@dataclass
-class EnginePaths:
-    """Where the engine finds its files."""
-
-    weights: str
-    galleries: str
-    models: str
-    calibration: str  # fitted pair calibration (overrides VERIFY_CALIBRATION when present)
-    check_calibration: str  # fitted subject-check calibration (overrides CHECK_CALIBRATION)
 
 
 class Engine:
@@ -51,18 +42,15 @@ class Engine:
         self.config = config
         self.paths = paths
         self._lock = threading.RLock()
-        self._gallery: Gallery | None = None
-        self._scorer: Scorer | None = None
-        self._calibration = None
-        self._check_calibration = None
-        self._resemblance: np.ndarray | None = None
-        self._norm: list[IdentityNorm | None] = []  # [the identity normalisation] once resolved
-        self._auto_model: str | None = None  # MATCH_MODEL=auto, resolved once
+        self._served: ServedGallery | None = None
         self._runtime: str | None = None
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
+        self._embedding_model: dict | None = None
         self._loaded = False
         self.failure: str | None = None  # why start-up failed (REPORT_STARTUP_ERRORS), else None
+        self.pending: str | None = None  # what start-up still waits for (a gallery being fetched), else None
+        self.watch = None  # with GALLERY_URL: what keeps the gallery current (builders/gallery_watch.py)
 
     @property
     def runtime(self) -> str:
@@ -86,122 +74,81 @@ class Engine:
             self._embedder = process_embedder(self.config, self.paths.weights, self.runtime)
         return self._embedder
 
+    def served(self) -> ServedGallery:
+        """The gallery version served now, with its scorer and calibrations: a request takes it once and
+        uses only it, so a switch to a newer version never mixes two versions in one answer."""
+        self.raise_failure()
+        state = self._served
+        if state is None:
+            if self.pending:
+                raise Unavailable(f"Not ready yet: {self.pending}. Try again shortly.")
+            with self._lock:
+                if self._served is None:
+                    self._served = ServedGallery(self.gallery_name(), self.config, self.paths)
+                state = self._served
+        return state
+
+    def switch(self, name: str) -> ServedGallery:
+        """Serve gallery `name` as it is published now: everything loaded first, then swapped in at once
+        (requests in flight finish on the version they started with)."""
+        state = ServedGallery(name, self.config, self.paths).load_all()
+        with self._lock:
+            self._served = state
+        return state
+
+    def served_version(self) -> tuple[str, str] | None:
+        """(name, version stamp) of the gallery served, once opened; else None."""
+        state = self._served
+        gallery = state.opened() if state is not None else None
+        return (gallery.name, gallery.version) if gallery is not None else None
+
     @property
     def gallery(self) -> Gallery:
-        """The configured gallery, memory-mapped (opened on first use)."""
-        self.raise_failure()
-        with self._lock:
-            if self._gallery is None:
-                gallery = Gallery.load(self.gallery_path(self.gallery_name()))
-                gallery.check_pipeline(self.config)
-                self._gallery = gallery
-            return self._gallery
+        """The served gallery, memory-mapped (opened on first use)."""
+        return self.served().gallery
 
     @property
     def scorer(self) -> Scorer:
-        """Cosine, or the learned model of MATCH_MODEL (loaded once, gallery encodings cached)."""
-        with self._lock:
-            if self._scorer is None:
-                gallery, model = self.gallery, self.model_name()
-                if not model:
-                    self._scorer = self._cosine_scorer(gallery)
-                else:
-                    from app.pipeline.scoring.learned_scorers import load_learned_scorer
-
-                    model_dir = os.path.join(self.paths.models, model)
-                    if not os.path.isfile(os.path.join(model_dir, "config.json")):
-                        raise StartupError(f"MATCH_MODEL '{model}' not found in {self.paths.models}. Run "
-                                           f"`flask train --gallery {gallery.name} --out {model}` or unset it.")
-                    self._scorer = load_learned_scorer(model_dir, gallery, self.config)
-            return self._scorer
+        """The served gallery's scorer: cosine, or the learned model of MATCH_MODEL."""
+        return self.served().scorer
 
     def model_name(self) -> str:
-        """The learned model served: MATCH_MODEL; "auto": the served gallery's own model when trained and
-        its validation verdict (written by `flask train`) says it beats cosine."""
-        wanted = self.config["MATCH_MODEL"]
-        if wanted != "auto":
-            return wanted
-        if self._auto_model is None:
-            name = self.gallery_name()  # the folder name: no need to open the gallery (verify works without)
-            meta = os.path.join(self.paths.models, name, "config.json")
-            self._auto_model = ""
-            if os.path.isfile(meta):
-                with open(meta, encoding="utf-8") as f:
-                    self._auto_model = name if json.load(f).get("validation", {}).get("serve") else ""
-        return self._auto_model
-
-    def _cosine_scorer(self, gallery: Gallery) -> Scorer:
-        """Exact cosine, or cosine over the shortlist of the gallery's index (INDEX, INDEX_MIN_ROWS)."""
-        mode = self.config["INDEX"]
-        if mode not in ("auto", "exact", "ann"):
-            raise StartupError(f"INDEX must be auto, exact or ann; got {mode!r}")
-        wanted = mode == "ann" or (mode == "auto" and len(gallery) >= self.config["INDEX_MIN_ROWS"])
-        if not wanted or (mode == "auto" and not has_index(gallery.path)):
-            return CosineScorer(gallery.embeddings)
-        if not has_index(gallery.path):
-            raise StartupError(f"INDEX=ann but gallery '{gallery.name}' has no index. Run "
-                               f"`flask gallery index {gallery.name}` or set INDEX=auto.")
-        index = PQIndex(gallery.path, gallery.embeddings, gallery.name)
-        # A big matrix's shortlisted rows are read with pread: a worker's RSS does not grow with queries.
-        return IndexedCosineScorer(row_source(gallery.embeddings), index, self.config["INDEX_SHORTLIST"])
+        """The learned model served (MATCH_MODEL, "auto" resolved), or "" for cosine."""
+        return self.served().model_name()
 
     def index_info(self) -> dict:
         """What /readyz reports of the vector index in use."""
-        scorer = self.scorer
-        if isinstance(scorer, IndexedCosineScorer):
-            return {"kind": scorer.index.meta["kind"], "rows": scorer.index.meta["rows"],
-                    "shortlist": scorer.shortlist}
-        return {"kind": "exact", "rows": len(self.gallery)}
+        return self.served().index_info()
 
     @property
     def calibration(self):
         """Verification calibration: the learned model's own, else the fitted file, else the default."""
-        with self._lock:
-            if self._calibration is None:
-                if self.model_name():
-                    self._calibration = self.scorer.calibration()
-                else:
-                    self._calibration = load_calibration(self.paths.calibration, self.config["VERIFY_CALIBRATION"])
-            return self._calibration
+        return self.served().calibration
 
     @property
     def check_calibration(self):
         """Subject-check calibration: the learned model's pair calibration, else check.json, else default."""
-        if self.model_name():
-            return self.calibration
-        with self._lock:
-            if self._check_calibration is None:
-                self._check_calibration = load_calibration(self.paths.check_calibration,
-                                                           self.config["CHECK_CALIBRATION"])
-            return self._check_calibration
+        return self.served().check_calibration
 
     @property
-    def identity_norm(self) -> IdentityNorm | None:
-        """HUB_CORRECTION's per-identity normalisation (None: off), stored with the gallery or fitted once."""
-        with self._lock:
-            if not self._norm:
-                self._norm = [served_norm(self.gallery, self.scorer, self.config)]
-            return self._norm[0]
+    def identity_norm(self):
+        """HUB_CORRECTION's per-identity normalisation of the served gallery (None: off)."""
+        return self.served().identity_norm
 
     @property
     def resemblance_reference(self) -> np.ndarray:
-        """Best-match scores of non-gallery people under the scorer in use (stored at build for cosine)."""
-        with self._lock:
-            if self._resemblance is None:
-                gallery, scorer, aggregation = self.gallery, self.scorer, Aggregation.from_config(self.config)
-                stored = {"hub_correction": "none", **gallery.manifest.get("resemblance", {})}
-                wanted = {"scorer": "cosine", "aggregate": aggregation.method, "mean_n": aggregation.mean_n,
-                          "hub_correction": self.config["HUB_CORRECTION"]}
-                reference = gallery.resemblance_reference()
-                if reference is None or scorer.name != "cosine" or \
-                        any(stored.get(k) != v for k, v in wanted.items()):
-                    # cosine: the memory-mapped matrix itself (an indexed scorer reads rows, it has no matrix)
-                    row_scores = None if scorer.name == "cosine" else scorer.row_scores
-                    reference = reference_scores(gallery.embeddings, gallery.labels, len(gallery.identities),
-                                                 aggregation, row_scores=row_scores, sample=300,
-                                                 norm=self.identity_norm)
-                self._resemblance = reference
-            return self._resemblance
+        """Best-match scores of non-gallery people under the scorer in use."""
+        return self.served().resemblance_reference
+
+    def thumbnail(self, name: str, version: str, row: int) -> str | None:
+        """The thumbnail file of a row of gallery `name` at `version` (the served one, or an older version
+        still on disk: a page rendered before a switch shows the faces it named), else None."""
+        gallery = self.gallery
+        if name != gallery.name or row < 0:
+            return None
+        folder = gallery.path if version == gallery.version else version_folder(self.paths.galleries, name, version)
+        path = thumb_path(folder, row) if folder else None
+        return path if path and os.path.isfile(path) else None
 
     def gallery_name(self) -> str:
         """GALLERY, or else the first gallery of GALLERY_PREFERENCE that exists (the last one if none)."""
@@ -214,12 +161,15 @@ class Engine:
         """Folder of a named gallery."""
         return os.path.join(self.paths.galleries, name)
 
+    def load_networks(self) -> None:
+        """Build the detector and the embedder now (start-up, never per request)."""
+        _ = self.detector, self.embedder
+
     def load_all(self) -> None:
-        """Open the gallery and build every network now (start-up, never per request)."""
-        _ = self.gallery, self.detector, self.embedder, self.scorer, self.calibration, self.check_calibration
-        _ = self.identity_norm, self.resemblance_reference
-        if Aggregation.from_config(self.config).method == "centroid":  # one pass over the rows, not at a match
-            self.scorer.centroid_scale(self.gallery.labels)
+        """Build every network and open the served gallery with all it needs now (start-up)."""
+        self.load_networks()
+        self.served().load_all()
+        self.embedding_model()
         self._loaded = True
 
     def raise_failure(self) -> None:
@@ -229,7 +179,7 @@ class Engine:
 
     def ready(self) -> bool:
         """True once load_all has built the networks and opened the gallery."""
-        return self._loaded
+        return self._loaded and not self.pending
 
     def analyze(self, data: bytes, field: str | None = None, face_index: int | None = None) -> FaceResult:
         """Decode a photo, detect its main face (or face `face_index`) and embed it; errors name `field`."""
@@ -254,25 +204,61 @@ class Engine:
             results.append(result)
         return results
 
-    def match(self, data: bytes, top_k: int | None = None, face_index: int | None = None) -> MatchResult:
-        """Top-k celebrities that look most like the main face of the photo (or face `face_index`)."""
-        query = self.analyze(data, face_index=face_index)
+    def match(self, data: bytes | list[bytes], top_k: int | None = None, face_index: int | None = None,
+              filters: dict | None = None) -> MatchResult:
+        """Top-k celebrities that look most like the main face of the photo (or face `face_index`), or of
+        up to MATCH_PHOTOS_MAX photos of one person together, among those passing `filters` (gender,
+        born_after, born_before; checked before any work)."""
+        state = self.served()  # one version for the whole answer, whatever switch happens meanwhile
+        allowed = allowed_in(state.gallery, AttributeFilter(**(filters or {})))
+        photos = [data] if isinstance(data, bytes) else list(data)
+        if len(photos) == 1:
+            faces = [self.analyze(photos[0], face_index=face_index)]
+            embedding = faces[0].embedding
+        else:
+            fields = [f"photo[{i}]" for i in range(len(photos))]
+            faces = self.analyze_all(photos, fields)
+            embeddings = np.stack([face.embedding for face in faces])
+            check_one_person(embeddings, fields, state.scorer, state.calibration,
+                             self.config["MATCH_SAME_PERSON_MIN_P"])
+            embedding = combine_embeddings(embeddings)
+        timings = {key: sum(face.timings.get(key, 0.0) for face in faces) for key in faces[0].timings}
+        return self._ranked(state, faces, embedding, top_k, allowed, timings)
+
+    def embedding_model(self) -> dict:
+        """The served embedding model: id, dimension, weights and settings (serving/embedding_model.py)."""
+        if self._embedding_model is None:
+            self._embedding_model = describe_model(self.config, self.paths.weights)
+        return self._embedding_model
+
+    def match_embedding(self, values, model_id: str, top_k: int | None = None,
+                        filters: dict | None = None) -> MatchResult:
+        """Top-k celebrities for an embedding computed elsewhere (the visitor's browser) with the served model;
+        scored exactly as a photo's. The result has no query face (`query` is None)."""
+        state = self.served()
+        allowed = allowed_in(state.gallery, AttributeFilter(**(filters or {})))
+        return self._ranked(state, [], check_embedding(values, self.embedding_model(), model_id), top_k, allowed, {})
+
+    def _ranked(self, state: ServedGallery, faces: list[FaceResult], embedding: np.ndarray, top_k: int | None,
+                allowed: tuple[np.ndarray | None, dict], timings: dict[str, float]) -> MatchResult:
+        """The top-k identities for one embedding among the allowed ones, named, with resemblance and certainty."""
         deadline.check("score")
         t0 = time.perf_counter()
-        gallery, scorer = self.gallery, self.scorer
-        matches = scorer.rank(query.embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
-                              Aggregation.from_config(self.config), self.identity_norm)
-        reference = self.resemblance_reference
-        matches = [replace(m, name=gallery.names[m.label], resemblance=percentile(m.raw, reference))
-                   for m in matches]
-        timings = dict(query.timings, score=time.perf_counter() - t0)
-        return MatchResult(query=query, matches=matches, timings=timings, gallery=gallery.name,
-                           scorer=scorer.name)
+        (passing, echo), gallery, scorer = allowed, state.gallery, state.scorer
+        matches = scorer.rank(embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
+                              Aggregation.from_config(self.config), allowed=passing, norm=state.identity_norm)
+        sure = certainty(matches, clear_margin(self.config["CERTAINTY_CLEAR_MARGIN"], max(len(faces), 1)))
+        named_matches = named(matches, gallery, state.resemblance_reference)
+        return MatchResult(query=faces[0] if faces else None, matches=named_matches,
+                           timings=dict(timings, score=time.perf_counter() - t0), gallery=gallery.name,
+                           scorer=scorer.name, filters=echo, photos=faces, version=gallery.version,
+                           certainty=sure.as_dict() if sure else None)
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""
         r1, r2 = self.analyze_all([data1, data2], ["photo1", "photo2"])
-        return VerifyResult(verdict=verify(r1.embedding, r2.embedding, self.scorer, self.calibration),
+        state = self.served()
+        return VerifyResult(verdict=verify(r1.embedding, r2.embedding, state.scorer, state.calibration),
                             faces=[r1, r2])
 
     def check(self, data: bytes, subject: str | None, anchors: list[bytes]) -> CheckResult:
@@ -288,10 +274,10 @@ class Engine:
         # DETECT_MAX_SIDE / sqrt(n) px each (10 anchors: 324 px; faces stay well above MTCNN's minimum).
         side = max(ANCHOR_MIN_SIDE, round(self.config["DETECT_MAX_SIDE"] / max(len(anchors), 1) ** 0.5))
         anchored = self.analyze_all(anchors, [f"anchor[{i}]" for i in range(len(anchors))], side)
-        identity = None
+        identity, state = None, self.served()
         if subject is not None:
-            identity, anchor_emb = subject_anchors(self.gallery, subject)
+            identity, anchor_emb = subject_anchors(state.gallery, subject)
         else:
             anchor_emb = np.stack([a.embedding for a in anchored])
-        result = check(probe.embedding, anchor_emb, self.scorer, self.check_calibration)
+        result = check(probe.embedding, anchor_emb, state.scorer, state.check_calibration)
         return CheckResult(verdict=result, probe=probe, anchors_used=int(len(anchor_emb)), subject=identity)

@@ -52,7 +52,11 @@ def test_build_reports_bad_files_and_still_builds(tiny_src, tmp_path, engine, ap
     assert isinstance(gallery.embeddings, np.memmap) and gallery.embeddings.shape == (4, 128)
     assert np.allclose(np.linalg.norm(gallery.embeddings, axis=1), 1, atol=1e-5)
     assert gallery.identities == ["jerry_seinfeld", "madonna"] and gallery.labels.tolist() == [0, 0, 1, 1]
-    assert gallery.identity_table[1] == {"id": "madonna", "name": "Madonna", "gender": "female"}
+    assert gallery.identity_table[1] == {"id": "madonna", "name": "Madonna", "gender": "female",
+                                         "portrait": gallery.portrait(1)}
+    meta = gallery.row_metadata()  # the portrait is the identity's best photo: confident and large
+    quality = meta["confidence"] * np.sqrt(np.minimum(meta["box"][:, 2], meta["box"][:, 3]))
+    assert gallery.portrait(1) == 2 + int(np.argmax(quality[2:])) and gallery.portrait(0) in (0, 1)
     assert gallery.names == ["Jerry Seinfeld", "Madonna"]
     assert all(os.path.isfile(gallery.thumb_path(i)) for i in range(4))
     assert gallery.manifest["skipped"] == {"unsupported_media": 1, "no_face": 1}
@@ -233,12 +237,12 @@ def test_format_1_is_refused_with_the_upgrade_command_and_upgrades(tmp_path, eng
         Gallery.load(str(old))
     runner = make_app(GALLERIES_DIR=str(tmp_path / "g"), EAGER_LOAD=False).test_cli_runner()
     result = runner.invoke(args=["gallery", "upgrade", "legacy"])
-    assert result.exit_code == 0 and "upgraded to format 2 (6 faces" in result.output
+    assert result.exit_code == 0 and "upgraded to format 3 (6 faces" in result.output
     gallery = Gallery.load(str(old))
     assert len(gallery) == 6 and gallery.manifest["upgraded_from"] == 1
     assert np.array_equal(np.asarray(gallery.embeddings), emb)
     assert gallery.row_metadata()["source"][0].startswith("/x/")
-    assert "already in format 2" in runner.invoke(args=["gallery", "upgrade", "legacy"]).output
+    assert "already in format 3" in runner.invoke(args=["gallery", "upgrade", "legacy"]).output
 
 
 def test_gallery_built_with_other_settings_stops_start_up(tiny_src, tmp_path, engine, app):

@@ -81,7 +81,7 @@ def test_served_ranking_equals_normalising_every_identity(demo, method):
     for q in X[::3]:
         agg, _ = aggregate_by_identity(scorer.row_scores(q), labels, n, aggregation, scale)
         want = np.argsort(-norm.apply(agg, np.arange(n)), kind="stable")
-        got = scorer.rank(q, labels, demo.identities, n, aggregation, norm)
+        got = scorer.rank(q, labels, demo.identities, n, aggregation, norm=norm)
         assert [m.label for m in got] == want.tolist()
         assert got[0].raw == pytest.approx(norm.apply(agg, np.arange(n))[want[0]])
         changed += [m.label for m in scorer.rank(q, labels, demo.identities, n, aggregation)] != want.tolist()
@@ -142,7 +142,7 @@ def test_indexed_gallery_serves_the_stored_normalisation(demo, make_app, tmp_pat
     for q in unit(members):
         agg, _ = aggregate_by_identity(exact.row_scores(q), labels, n, Aggregation("centroid"), scale)
         want = int(np.argmax(norm.apply(agg, np.arange(n))))
-        same += indexed.rank(q, labels, gallery.identities, 5, Aggregation("centroid"), norm)[0].label == want
+        same += indexed.rank(q, labels, gallery.identities, 5, Aggregation("centroid"), norm=norm)[0].label == want
     assert same >= 49
     client = make_app(GALLERIES_DIR=str(tmp_path), GALLERY="synth", INDEX="ann", HUB_CORRECTION="znorm").test_client()
     body = client.post("/api/v1/match", json={"image": base64.b64encode(read(val_photos()[0][1])).decode()}).get_json()
