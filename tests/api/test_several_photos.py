@@ -89,3 +89,14 @@ def test_one_person_check_on_embeddings(engine):
                          0.01)
     assert caught.value.field == "c"
     assert np.linalg.norm(combine(same)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_answer_says_how_sure_it_is(client, make_app):
+    one = client.post("/api/v1/match", data=multipart_files(photo=photos_of("madonna", 1))).get_json()
+    # One photo's first answer never held often enough on LFW to be called clear (CERTAINTY_CLEAR_MARGIN "1": null).
+    assert one["certainty"]["level"] == "close_call" and one["certainty"]["margin"] > 0
+    page = client.post("/match", data=multipart_files(photo=photos_of("madonna", 2))).get_data(as_text=True)
+    assert 'data-certainty="close_call"' in page and "from your 2 photos" in page and "Add another photo" in page
+    lenient = make_app(CERTAINTY_CLEAR_MARGIN={"1": 0.0, "2": 0.0, "3": 0.0}).test_client()
+    clear = lenient.post("/api/v1/match", data=multipart_files(photo=photos_of("madonna", 1))).get_json()
+    assert clear["certainty"] == {"level": "clear", "margin": one["certainty"]["margin"]}
