@@ -53,14 +53,16 @@ def stop_load(procs: list[subprocess.Popen]) -> None:
         proc.wait()
 
 
-def run_suite(python: str, extra: list[str]) -> tuple[dict[str, int], float, float | None, int, str]:
-    """One run of the suite: (counts, wall seconds, pytest's seconds, exit status, output's last line)."""
+def run_suite(python: str, extra: list[str]) -> tuple[dict[str, int], float, float | None, int, str, list[str]]:
+    """One run of the suite: (counts, wall seconds, pytest's seconds, exit status, output's last line, the
+    FAILED/ERROR lines of pytest's short summary: which tests, so that a failure under load can be found)."""
     start = time.perf_counter()
-    out = subprocess.run([python, "-m", "pytest", "-q", *extra], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([python, "-m", "pytest", "-q", "-rfE", *extra], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
     counts, seconds = summary(out.stdout)
     last = (out.stdout.strip().splitlines() or out.stderr.strip().splitlines() or [""])[-1]
-    return counts, wall, seconds, out.returncode, last
+    failures = [line for line in out.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return counts, wall, seconds, out.returncode, last, failures
 
 
 def main() -> None:
@@ -87,7 +89,7 @@ def main() -> None:
     try:
         for run in range(1, args.runs + 1):
             before = os.getloadavg()[0]
-            counts, wall, seconds, status, last = run_suite(args.python, extra)
+            counts, wall, seconds, status, last, failures = run_suite(args.python, extra)
             after = os.getloadavg()[0]
             failed |= status != 0
             others = ", ".join(f"{counts[k]} {k}" for k in OUTCOMES[4:] if counts.get(k))
@@ -95,7 +97,7 @@ def main() -> None:
                          counts.get("skipped", 0), others or "-", f"{wall:.1f}",
                          f"{seconds:.1f}" if seconds is not None else "-", f"{before:.2f} -> {after:.2f}", status])
             print(f"run {run}: {last} (wall {wall:.0f} s, exit {status}, load {before:.2f} -> {after:.2f})",
-                  flush=True)
+                  *failures, sep="\n", flush=True)
     finally:
         stop_load(load)
     print(report.table(["run", "passed", "failed + errors", "skipped", "other", "wall s", "pytest s",
