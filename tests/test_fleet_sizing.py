@@ -52,7 +52,7 @@ def test_prices_can_be_given_and_are_checked(bench):
 
 def test_a_visit_counts_the_page_its_files_the_upload_and_the_results(bench, make_app):
     _, visits = bench
-    client = make_app(CLI_COMMANDS=False).test_client()
+    client = make_app(CLI_COMMANDS=False, PRIVATE_MODE=False).test_client()  # the upload page, with or without npm
     page = client.get("/").get_data(as_text=True)
     assert {"/static/style.css", "/static/app.js", "/static/favicon.svg"} <= set(visits.loaded_urls(page))
     photo = visits.browser_upload(val_photos()[0][1])
