@@ -11,6 +11,11 @@ import tempfile
 
 if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # the app, also when run as `gunicorn`
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from app.pipeline.networks.blas_threads import one_blas_thread_unless_set  # noqa: E402
+
+# Before anything loads NumPy: the worker class below imports it in this master, and the workers
+# forked from it inherit OpenBLAS as loaded here (wsgi.py's setting would come too late).
+one_blas_thread_unless_set()
 from app.settings import resolve, serve_defaults  # noqa: E402
 
 # prometheus-client's multiprocess mode: every worker writes its samples here and a scrape of any

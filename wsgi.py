@@ -5,15 +5,13 @@ REPORT_STARTUP_ERRORS: when that fails (corrupt weights or gallery), the worker 
 answers 503 with the message that names the file and the fix, instead of a boot-loop traceback.
 CLI_COMMANDS off: the operator commands (and the TensorFlow their training imports) are not loaded,
 so with RUNTIME onnx a worker never imports TensorFlow.
-BLAS threads: one per process, set before numpy loads OpenBLAS. Its extra worker thread busy-waits
-after every call; measured, it burned a second core for the whole of each match (CPU 211 ms per
-100 ms match), taking that core from the other CPU slot. Matches parallelize over CPU_SLOTS instead.
+BLAS threads: one per process (app/pipeline/networks/blas_threads.py), set before NumPy loads; under
+gunicorn its configuration has already set them, before its worker class imports NumPy.
 """
 
-import os
+from app.pipeline.networks.blas_threads import one_blas_thread_unless_set
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+one_blas_thread_unless_set()
 
 from app import create_app  # noqa: E402  (after the thread settings, which numpy reads when loaded)
 

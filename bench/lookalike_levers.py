@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # as a served worker (wsgi.py): one match, one core
-
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app.pipeline.networks.blas_threads import one_blas_thread_unless_set  # noqa: E402
 
+one_blas_thread_unless_set()  # as a served worker: one match, one core
+import numpy as np  # noqa: E402
 from lfw_cache import VARIANTS, capped, export, load, photo_cost, subset  # noqa: E402
 
 from app.evaluation.hubs import plot_top1_distribution  # noqa: E402

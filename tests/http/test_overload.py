@@ -171,13 +171,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.mark.skipif(any(k.endswith("_NUM_THREADS") for k in os.environ), reason="BLAS threads set by the caller")
-@pytest.mark.xfail(strict=False, reason="known regression, to fix first: on a quiet 2-core machine a served match "
-                   "now uses about 1.9 cores (4.1 s of CPU in 2.1 s, one request at a time); found at the end of "
-                   "the session that merged the job layout, settings resolver and gallery URL watcher")
 def test_a_served_match_keeps_one_thread_busy(tmp_path, make_app):
     # With a gallery of thousands of rows (LFW's 10,196), the score's matrix-vector product woke
     # OpenBLAS's second thread, which then busy-waited beside every served match and burned the
-    # other core (211 ms of CPU per 100 ms match) until wsgi.py set one BLAS thread.
+    # other core (211 ms of CPU per 100 ms match). gunicorn's master loads NumPy (its worker class
+    # imports it) before wsgi.py runs, so its configuration sets one BLAS thread first.
     from app.evaluation.synthetic import write_synthetic
 
     app = make_app()

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from app.pipeline.builders.chunked_build import ChunkRunner
 from app.pipeline.builders.photo_batches import photo_records
 from app.pipeline.errors import StartupError
+from app.pipeline.networks.blas_threads import BLAS_VARS
 from app.pipeline.serving.engine import Engine, EnginePaths
 
-BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _worker: dict = {}  # this pool process's networks and settings
 
 

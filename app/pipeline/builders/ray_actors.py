@@ -23,8 +23,9 @@ import numpy as np
 
 from app.pipeline.builders.chunked_build import ChunkRunner
 from app.pipeline.builders.photo_batches import photo_records
-from app.pipeline.builders.process_pool import BLAS_VARS, networks
+from app.pipeline.builders.process_pool import networks
 from app.pipeline.errors import StartupError
+from app.pipeline.networks.blas_threads import BLAS_VARS
 from app.pipeline.networks.runtime import resolve_runtime
 from app.pipeline.serving.engine_loading import require_weights
 
