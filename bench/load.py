@@ -10,8 +10,11 @@ RSS (sum over gunicorn's processes, and the largest worker) and the load average
     python bench/load.py                       # defaults: gunicorn.conf.py's workers and threads
     WEB_CONCURRENCY=1 python bench/load.py --clients 1,4,8 --seconds 15
     python bench/load.py --url http://127.0.0.1:8000  # a server already running (no RSS column)
+    python bench/load.py --mode embedding --clients 8  # private mode's requests: scoring only
 
 The photos are the 25 demo val photos (LFW-like 250 px faces at various sizes), or --photos DIR.
+--mode embedding sends, instead of each photo, the JSON embedding of its face that private mode's
+page would send (computed here by the engine before the server starts): the server only scores.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 import urllib.parse
 
 from report import Report, add_option, table
-from server import VAL, Server, cpu_seconds, photo_bodies, rss_mb
+from server import VAL, Server, cpu_seconds, embedding_bodies, photo_bodies, rss_mb
 
 HEADER = ["load", "sent", "ok req/s", "p50 ms", "p95 ms", "p99 ms", "503", "errors", "healthz p99 / max ms (fails)",
           "server CPU ms per 200", "RSS MB all (worker)", "load avg"]
@@ -176,6 +179,8 @@ def main() -> None:
     ap.add_argument("--open-seconds", type=float, help="length of the open-loop phase (default --seconds)")
     ap.add_argument("--photos", default=VAL, help="folder of photos (searched recursively)")
     ap.add_argument("--max-photos", type=int, default=50, help="photos taken, spread evenly over the folder")
+    ap.add_argument("--mode", choices=("photo", "embedding"), default="photo",
+                    help="what each request sends: the photo, or its face's embedding (private mode)")
     ap.add_argument("--server-cpus", help="pin the server to these CPUs, e.g. 0 (a 1-vCPU instance; the "
                     "load generator keeps the others)")
     add_option(ap)
@@ -185,14 +190,15 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no photos in {args.photos}: run `make demo`")
     files = files[:: max(1, len(files) // args.max_photos)][: args.max_photos]
-    bodies = photo_bodies(files)
+    bodies = embedding_bodies(files) if args.mode == "embedding" else photo_bodies(files)
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
     server = None if args.url else Server(args.port, dict(os.environ), cpus).start()
     url = args.url or server.url
     setup = (f"{url}: workers={os.environ.get('WEB_CONCURRENCY', 'default')} "
              f"threads={os.environ.get('GUNICORN_THREADS', 'default')} "
              f"runtime={os.environ.get('LOOKSLIKE_RUNTIME', 'auto')} cpus={os.cpu_count()} "
-             f"server cpus={sorted(cpus) if cpus else 'all'} photos={len(files)}")
+             f"server cpus={sorted(cpus) if cpus else 'all'} {args.mode}s={len(files)} "
+             f"gallery={os.environ.get('LOOKSLIKE_GALLERY', 'default')}")
     print(f"# {setup}", flush=True)
     rows = []
     try:

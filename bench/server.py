@@ -128,6 +128,29 @@ def photo_bodies(files: list[str]) -> list[tuple[bytes, str]]:
     return bodies
 
 
+def embedding_bodies(files: list[str]) -> list[tuple[bytes, str]]:
+    """A match request body sending the embedding that private mode's page would send (JSON), per photo
+    with a face: each computed by the engine here, with this checkout's settings and networks."""
+    import json
+
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from app import create_app
+    from app.extensions import get_engine
+
+    app = create_app({"CLI_COMMANDS": False})
+    bodies = []
+    with app.app_context():
+        engine = get_engine()
+        model_id = engine.embedding_model()["id"]
+        for path in files:
+            with open(path, "rb") as f:
+                embedding = engine.analyze(f.read()).embedding
+            body = {"embedding": [round(float(v), 7) for v in embedding], "embedding_model": model_id}
+            bodies.append((json.dumps(body).encode(), "application/json"))
+    return bodies
+
+
 def post(url: str, body: bytes, ctype: str) -> tuple[float, dict[str, float]]:
     """POST one photo; (ms, stage ms from Server-Timing)."""
     req = urllib.request.Request(url + "/api/v1/match", data=body, method="POST", headers={"Content-Type": ctype})
