@@ -7,6 +7,8 @@ Measured here, then computed:
    and a vCPU doing nothing else answers 1000 / (CPU ms) matches a second. The wall-clock rate of the
    run and the load average are reported beside it. Photo sets: the demo val photos, and a 1080p phone
    photo shrunk as the page sends it when ../shared/data has one; the costlier set sizes the fleet.
+   Private mode's requests (the JSON embedding of each demo photo's face) are measured beside them
+   and size a fleet of their own: the server only scores them.
 2. The bytes of a first visit and of a further match (bench/first_visit.py, with the test client).
 
 Per instance type: matches/s per instance = vCPUs x 1000 / (CPU ms per match) x the Auto Scaling
@@ -29,7 +31,7 @@ from typing import NamedTuple
 
 from first_visit import PHONE, browser_upload, measure, totals
 from report import Report, add_option
-from server import VAL, Server, cpu_seconds, multipart, photo_bodies, post
+from server import VAL, Server, cpu_seconds, embedding_bodies, multipart, photo_bodies, post
 
 
 class InstanceType(NamedTuple):
@@ -51,6 +53,7 @@ EGRESS_USD_PER_GB = 0.09
 RATES = (10, 100, 1000)
 HOURS_A_MONTH = 730
 MIN_INSTANCES = 2  # one per availability zone
+EMBEDDINGS = "private mode: the embeddings of the demo val photos"
 
 
 def per_instance_rate(kind: InstanceType, cpu_ms: float, target: float) -> float:
@@ -74,6 +77,7 @@ def photo_sets() -> dict[str, list[tuple[bytes, str]]]:
         sets["1080p phone photo, shrunk as the page sends it"] = [multipart({"photo": browser_upload(PHONE)})]
     if not sets["demo val photos"]:
         raise SystemExit(f"no photos in {VAL}: run `make demo`")
+    sets[EMBEDDINGS] = embedding_bodies(sorted(glob.glob(os.path.join(VAL, "*", "*"))))
     return sets
 
 
@@ -161,10 +165,12 @@ def main() -> None:
     report = Report(args.markdown)
     prices = parse_prices(args.price)
     first_parts, further_parts, photo = measure()
+    sets = photo_sets()
     server = Server(args.port, dict(os.environ)).start()
     try:
-        measured = {name: cpu_per_match(server, bodies, args.matches, args.clients)
-                    for name, bodies in photo_sets().items()}
+        measured = {name: cpu_per_match(server, bodies, args.matches * (10 if name == EMBEDDINGS else 1),
+                                        args.clients)
+                    for name, bodies in sets.items()}
     finally:
         server.stop()
     print(report.table(["photos", "matches", "not 200", "server CPU ms per match", "matches/s per vCPU (CPU)",
@@ -173,7 +179,7 @@ def main() -> None:
                          f"{m['rps']:.1f}", m["load"]] for name, m in measured.items()],
                        f"One server (gunicorn.conf.py defaults, {os.cpu_count()} CPUs), {args.clients} requests at a "
                        "time: CPU = user + system of its processes / answers."))
-    sizing_set = max(measured, key=lambda name: measured[name]["cpu_ms"])
+    sizing_set = max((name for name in measured if name != EMBEDDINGS), key=lambda name: measured[name]["cpu_ms"])
     cpu_ms = measured[sizing_set]["cpu_ms"]
     print(report.table(["part", "files", "bytes", "direction"],
                        [[p.name, p.files, f"{p.size:,}", "up" if p.upload else "down"] for p in first_parts],
@@ -189,6 +195,14 @@ def main() -> None:
         f"Instances for each rate at {cpu_ms:.0f} ms of CPU per match ({sizing_set}), at least {MIN_INSTANCES} "
         f"(two availability zones). Prices: {PRICES_AS_OF} (they change: check the AWS price list). Not "
         "included: the load balancer, Redis, volumes and data transfer (below)."))
+    private_ms = measured[EMBEDDINGS]["cpu_ms"]
+    print(report.table(
+        ["instance", "vCPU / GiB", "workers", f"matches/s each at {args.target_cpu:.0%} CPU", "USD/h each",
+         *(f"instances for {r:,}/s (USD/h)" for r in RATES)],
+        sizing_rows(private_ms, args.target_cpu, prices),
+        f"The same for private mode's matches, which the visitors' browsers embed: {private_ms:.1f} ms of server "
+        "CPU each (scoring on this gallery, HTTP, limits). Each new visitor downloads the browser's networks "
+        "once (48 MB, docs/private-mode.md; cached afterwards), which counts in the egress of first visits."))
     print(report.table(
         ["matches/s", "egress Mbit/s, all first visits", "egress Mbit/s, all further matches", "uploads Mbit/s",
          "egress GB/h (first visits)", f"egress USD/h at ${EGRESS_USD_PER_GB}/GB"],
