@@ -177,7 +177,7 @@ bench-fleet: setup  ## bench/fleet_sizing.py: CPU per match of one server, bytes
 	$(BIN)/python bench/fleet_sizing.py --markdown $(TABLES)/fleet_sizing.md
 	$(PAGE)
 
-bench-build: setup  ## bench/build_speed.py: gallery build photos/s with 1 process and one per CPU (needs ../shared LFW)
+bench-build: setup $(RAY_STAMP)  ## bench/build_speed.py: gallery build photos/s with 1 process, one per CPU and Ray, and the IMDB-WIKI subsets projected (needs ../shared LFW)
 	$(BIN)/python bench/build_speed.py --markdown $(TABLES)/build_speed.md
 	$(PAGE)
 
