@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from app.extensions import get_engine
 from app.http import embedding_inputs, inputs, prometheus
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
+from app.web.scripts import module_scripts
 
 bp = Blueprint("web", __name__)
 PAGE_FACE_SIZE = 360  # the visitor's face crops: shown at up to 180 CSS px, so sharp on 2x screens
@@ -52,6 +53,12 @@ def form_defaults() -> dict:
     """Values every page's upload form needs (also when an error re-renders it)."""
     return {"top_k": current_app.config["TOP_K"], "top_k_max": current_app.config["TOP_K_MAX"],
             "gallery": gallery_summary()}
+
+
+@bp.app_context_processor
+def page_scripts() -> dict:
+    """The pages' own ES modules (static/js/page/), loaded by every page."""
+    return {"page_modules": module_scripts("js/page")}
 
 
 @bp.get("/")

@@ -1,9 +1,10 @@
 // Private mode on the upload page: the face is found and measured in this browser and only its
 // embedding (128 numbers) is sent; the photo never leaves the device. The networks download in the
 // background as soon as the page opens (once: they are cached), with their progress shown; a visitor
-// may untick private mode to upload instead. static/app.js asks window.LooksLikePrivate whether a
-// form should go this way (`wanted`) and hands it the chosen file (`match`); the results page then
-// shows the crop and face boxes kept here, and the face picker re-matches without any upload.
+// may untick private mode to upload instead. The upload form (static/js/page/upload_form.js) asks
+// window.LooksLikePrivate whether a form should go this way (`wanted`) and hands it the chosen file
+// (`match`); the results page then shows the crop and face boxes kept here, and the face picker
+// re-matches without any upload.
 
 import { loadNetworks, unsupported } from "./assets.js";
 import { postEmbedding } from "./client.js";
@@ -94,7 +95,7 @@ async function ready(progress) {
   }
 }
 
-// The private flow of the match form: resolves {status, text, photo} as app.js's upload does.
+// The private flow of the match form: resolves {status, text, photo} as the form's upload does.
 async function match(file, fields, progress) {
   const topK = (fields.find((pair) => pair[0] === "top_k") || [])[1];
   await ready(progress);
