@@ -115,7 +115,8 @@ def photo_list(field: str, json_field: str, maximum: int) -> list[bytes]:
     else:
         photos = [upload.read() for upload in request.files.getlist(field)]
     if len(photos) > maximum:
-        raise BadRequest(f"At most {maximum} {field} photos are accepted; got {len(photos)}.", field=field)
+        what = "photos" if field == "photo" else f"{field} photos"
+        raise BadRequest(f"At most {maximum} {what} are accepted; got {len(photos)}.", field=field)
     for i, data in enumerate(photos):
         if not data:
             raise BadRequest(f"{field}[{i}]: the file is empty.", field=f"{field}[{i}]")

@@ -9,6 +9,7 @@ from app.extensions import get_engine
 from app.http import embedding_inputs, inputs, prometheus
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
 from app.web.scripts import module_scripts
+from app.web.visitor_messages import photo_index, visitor_message
 
 bp = Blueprint("web", __name__)
 PAGE_FACE_SIZE = 360  # the visitor's face crops: shown at up to 180 CSS px, so sharp on 2x screens
@@ -59,6 +60,10 @@ def form_defaults() -> dict:
 def page_scripts() -> dict:
     """The pages' own ES modules (static/js/page/), loaded by every page."""
     return {"page_modules": module_scripts("js/page")}
+
+
+bp.add_app_template_global(visitor_message)  # the error box's words, on every page (templates/_macros.html)
+bp.add_app_template_global(photo_index, "error_photo")
 
 
 @bp.get("/")
