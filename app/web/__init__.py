@@ -53,7 +53,7 @@ def thumb_url(gallery: str, version: str, row: int, external: bool = False) -> s
 def form_defaults() -> dict:
     """Values every page's upload form needs (also when an error re-renders it)."""
     return {"top_k": current_app.config["TOP_K"], "top_k_max": current_app.config["TOP_K_MAX"],
-            "gallery": gallery_summary()}
+            "photos_max": current_app.config["MATCH_PHOTOS_MAX"], "gallery": gallery_summary()}
 
 
 @bp.app_context_processor
@@ -68,8 +68,9 @@ bp.add_app_template_global(photo_index, "error_photo")
 
 @bp.get("/")
 def index():
-    """Upload page (works without JavaScript; JS adds drag and drop and the webcam)."""
-    return render_template("index.html")
+    """Upload page (works without JavaScript; JS adds drag and drop and the webcam). `?more=1`, the close
+    call's link: the page asks for 2 or 3 photos of the visitor together."""
+    return render_template("index.html", adding=bool(request.args.get("more")))
 
 
 @bp.get("/match")

@@ -155,3 +155,39 @@ def test_camera_failures_in_plain_words(upload_page):
     assert said[1] == "No camera was found on this device. Please choose a photo instead."
     assert said[2].startswith("The camera is in use by another app")
     assert said[3] == "The camera is not available (details). Please choose a photo instead."
+
+
+def test_a_photo_set_keeps_at_most_its_number_of_photos(upload_page):
+    photo = b64(read(val_photo("madonna")))
+    said = run(upload_page, """
+        const { PhotoSet, photosSaid } = await load("photo_set.js");
+        const one = (name) => file(arg, name, "image/jpeg");
+        const notes = file(btoa("hello"), "notes.txt", "text/plain");
+        const names = (set) => set.files.map((f) => f.name);
+        const set = new PhotoSet(3), steps = [];
+        steps.push([set.choose([notes]), names(set)]);  // nothing usable: nothing chosen
+        steps.push([set.choose([one("a"), one("b")]), names(set)]);
+        steps.push([set.add([one("c"), one("d")]), names(set), set.full]);
+        steps.push([set.add([one("e")]), names(set)]);
+        set.remove(0);
+        steps.push([set.add([notes, one("f")]), names(set)]);
+        steps.push([set.choose([notes]), names(set)]);  // the photos there stay
+        steps.push([set.choose([one("g")]), names(set)]);
+        const single = new PhotoSet(1);
+        single.add([one("h")]);
+        steps.push([single.add([one("i"), one("j")]), names(single)]);  // one photo: the new one replaces it
+        steps.push([photosSaid(1, 3), photosSaid(2, 3), photosSaid(3, 3), photosSaid(2, 1)]);
+        return steps;
+    """, photo)
+    not_a_photo = "“notes.txt” is not a photo. Please choose a JPEG, PNG or WebP image."
+    assert said[0] == [not_a_photo, []]
+    assert said[1] == [None, ["a", "b"]]
+    assert said[2] == ["At most 3 photos are matched together, so only the first one was added.", ["a", "b", "c"],
+                       True]
+    assert said[3] == ["At most 3 photos are matched together: remove one to add another.", ["a", "b", "c"]]
+    assert said[4] == [not_a_photo, ["b", "c", "f"]]
+    assert said[5] == [not_a_photo, ["b", "c", "f"]]
+    assert said[6] == [None, ["g"]]
+    assert said[7] == [None, ["i"]]
+    assert said[8] == ["", "2 photos, matched together for a steadier answer.",
+                       "3 photos, matched together: the most there can be.", ""]

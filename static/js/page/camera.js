@@ -1,4 +1,4 @@
-// The webcam of a photo slot: a mirrored live preview (as a mirror shows a face), and its picture
+// The webcam of a photo slot: a mirrored live preview (as a mirror shows a face), and each picture
 // taken as an in-memory JPEG file, like a chosen file. Nothing is recorded or sent until the form is.
 
 import { $, hideError, showError } from "./dom.js";
@@ -19,26 +19,30 @@ export function cameraMessage(err) {
   return "The camera is not available" + (err && err.message ? " (" + err.message + ")" : "") + ". Please choose a photo instead.";
 }
 
-// Wire the camera of `zone`; `taken(file)` receives each picture.
-export function initCamera(zone, taken, errorBox) {
+// Wire the camera of `zone`: `taken(file)` receives each picture (then `afterShot()` says where focus goes).
+// Returns {update(count, most)}: the start button's words for a slot holding `count` of `most` photos.
+export function initCamera(zone, taken, errorBox, afterShot) {
   const camera = $(zone, "[data-camera]");
-  if (!camera) return;
+  const none = { update() {} };
+  if (!camera) return none;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.isSecureContext) {
     camera.hidden = true;
-    return;
+    return none;
   }
   const start = $(camera, "[data-camera-start]");
   const startText = $(camera, "[data-camera-start-text]");
+  const initialText = startText.textContent;
   const view = $(camera, "[data-camera-view]");
   const video = $(camera, "[data-camera-video]");
   let stream = null;
+  let room = true;
 
   function stop() {
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null;
     video.srcObject = null;
     view.hidden = true;
-    start.hidden = false;
+    start.hidden = !room;
   }
 
   start.addEventListener("click", () => {
@@ -54,7 +58,7 @@ export function initCamera(zone, taken, errorBox) {
       .catch((err) => { showError(errorBox, cameraMessage(err)); });
   });
 
-  $(camera, "[data-camera-cancel]").addEventListener("click", () => { stop(); start.focus(); });
+  $(camera, "[data-camera-cancel]").addEventListener("click", () => { stop(); if (!start.hidden) start.focus(); });
 
   $(camera, "[data-camera-snap]").addEventListener("click", () => {
     if (!stream || !video.videoWidth) return;
@@ -66,11 +70,19 @@ export function initCamera(zone, taken, errorBox) {
     ctx.scale(-1, 1);
     ctx.drawImage(video, 0, 0);
     canvas.toBlob((blob) => {
-      stop();
-      if (!blob) { showError(errorBox, "The camera picture could not be taken. Please try again."); return; }
+      if (!blob) { stop(); showError(errorBox, "The camera picture could not be taken. Please try again."); return; }
       taken(new File([blob], "camera.jpg", { type: "image/jpeg" }));
-      startText.textContent = "Retake";
-      start.focus();
+      stop();
+      if (!start.hidden) start.focus();
+      else if (afterShot) afterShot();
     }, "image/jpeg", JPEG_QUALITY);
   });
+
+  return {
+    update(count, most) {
+      room = most === 1 || count < most; // one photo is replaced by the next
+      startText.textContent = count === 0 ? initialText : most === 1 ? "Retake" : "Take another photo";
+      if (!stream) start.hidden = !room;
+    },
+  };
 }

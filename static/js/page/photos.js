@@ -87,15 +87,3 @@ export function preparePhoto(file, maxBytes, maxSide) {
     });
   });
 }
-
-// Put `file` into a file input (a drop or a camera picture); false where the browser cannot.
-export function setInputFile(input, file) {
-  try {
-    const dt = new DataTransfer();
-    dt.items.add(file);
-    input.files = dt.files;
-    return true;
-  } catch (err) {
-    return false;
-  }
-}

@@ -5,7 +5,7 @@ import { $, Progress, UserError, hideError, messageOf, showError } from "./dom.j
 import { lastPhoto } from "./memory.js";
 import { initShare } from "./share_card.js";
 import { errorFrom, send } from "./transport.js";
-import { showPage } from "./views.js";
+import { returnTo, showPage } from "./views.js";
 
 export function initResults(root) {
   const hero = $(root, "[data-results]");
@@ -13,6 +13,20 @@ export function initResults(root) {
   if (hero.hasAttribute("data-private")) showPrivateFace(root, hero);
   initPicker(root, hero);
   initShare(root, hero);
+  const more = $(hero, "[data-add-photos]");
+  if (more) more.addEventListener("click", addPhotos);
+}
+
+// A close call's "Add another photo": back to the form with the photos still chosen, at the add button.
+// Without the form in this page's memory the link opens a fresh upload page that asks for 2 or 3 photos.
+function addPhotos(e) {
+  const form = returnTo("[data-add-input]");
+  if (!form) return;
+  e.preventDefault();
+  const add = $(form, "[data-add-input]");
+  const target = add.hidden ? $(form, "input[type=file]") : add;
+  target.closest("[data-dropzone]").scrollIntoView({ block: "center" });
+  target.focus({ preventScroll: true });
 }
 
 // A private-mode results page: the face and the face count come from this page's memory, not the server.

@@ -25,10 +25,17 @@ export function send(url, body, onProgress, headers) {
   });
 }
 
-// The error message of a page the server answered with (its inline error box), or a generic one.
-export function errorFrom(response) {
+// The error of a page the server answered with (its inline error box): {message, photo}, where photo is
+// the position of the one photo of several it is about, or null. A generic message when there is none.
+export function errorOf(response) {
   const doc = new DOMParser().parseFromString(response.text || "", "text/html");
   const node = doc.querySelector("[data-error-message]");
   const message = node && node.textContent.trim();
-  return message || "Something went wrong (error " + response.status + "). Please try again.";
+  const box = doc.querySelector("[data-error-photo]");
+  return { message: message || "Something went wrong (error " + response.status + "). Please try again.",
+           photo: box ? parseInt(box.dataset.errorPhoto, 10) : null };
+}
+
+export function errorFrom(response) {
+  return errorOf(response).message;
 }

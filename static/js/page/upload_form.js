@@ -1,12 +1,12 @@
 // The upload forms (look-alikes, same person?): checked before sending, the photos shrunk in the browser
 // to the size the server works at, upload then matching progress, and errors shown inline with the
-// chosen photos kept. The answer replaces the page in place (views.js).
+// chosen photos kept (the one an error is about outlined). The answer replaces the page in place (views.js).
 
 import { $, $$, Progress, UserError, hideError, messageOf, showError } from "./dom.js";
 import { initSlot } from "./dropzone.js";
 import { keepPhoto } from "./memory.js";
 import { preparePhoto } from "./photos.js";
-import { CONNECTION_FAILED, errorFrom, send } from "./transport.js";
+import { CONNECTION_FAILED, errorOf, send } from "./transport.js";
 import { showPage } from "./views.js";
 
 export function enhanceForm(form) {
@@ -21,7 +21,7 @@ export function enhanceForm(form) {
   const isMatch = !!form.querySelector("input[name=top_k]");
   let busy = false;
 
-  $$(form, "[data-dropzone]").forEach((zone) => initSlot(zone, errorBox));
+  const slots = $$(form, "[data-dropzone]").map((zone) => initSlot(zone, errorBox));
 
   function setBusy(on) {
     busy = on;
@@ -32,31 +32,32 @@ export function enhanceForm(form) {
   }
   form.resetBusy = () => setBusy(false);
 
-  // The photos' inputs, or null after saying which one is missing.
-  function chosenInputs() {
-    const inputs = $$(form, "input[type=file]");
-    for (const input of inputs) {
-      if (!input.files || !input.files.length) {
-        const label = form.querySelector("label[for='" + input.id + "'] [data-choose-text]");
-        showError(errorBox, inputs.length > 1
-          ? "Please choose both photos first (" + (label ? label.textContent.toLowerCase() : input.name) + " is missing)."
+  // True when every slot has its photos; else says which one is missing.
+  function allChosen() {
+    for (const slot of slots) {
+      if (!slot.files().length) {
+        const label = form.querySelector("label[for='" + slot.input.id + "'] [data-choose-text]");
+        showError(errorBox, slots.length > 1
+          ? "Please choose both photos first (" + (label ? label.textContent.toLowerCase() : slot.name) + " is missing)."
           : "Please choose a photo first.");
-        input.focus();
-        return null;
+        slot.input.focus();
+        return false;
       }
     }
-    return inputs;
+    return true;
   }
 
-  function upload(inputs, fields) {
-    return Promise.all(inputs.map((input) => preparePhoto(input.files[0], maxBytes, maxSide)))
+  function upload(fields) {
+    const chosen = slots.flatMap((slot) => slot.files().map((file) => [slot.name, file]));
+    return Promise.all(chosen.map(([, file]) => preparePhoto(file, maxBytes, maxSide)))
       .then((photos) => {
         const body = new FormData();
-        photos.forEach((photo, k) => body.append(inputs[k].name, photo, photo.name || "photo.jpg"));
+        photos.forEach((photo, k) => body.append(chosen[k][0], photo, photo.name || "photo.jpg"));
         fields.forEach(([key, value]) => body.append(key, value));
         if (isMatch) keepPhoto({ blob: photos[0], url: URL.createObjectURL(photos[0]) });
+        const what = photos.length > 1 ? "photos" : "photo";
         return send(form.action, body, (stage, fraction) => {
-          if (stage === "upload") progress.show("Uploading your photo… " + Math.round(fraction * 100) + "%", fraction * 0.999);
+          if (stage === "upload") progress.show(`Uploading your ${what}… ` + Math.round(fraction * 100) + "%", fraction * 0.999);
           else progress.show(form.dataset.busyText || "Working…");
         });
       });
@@ -67,15 +68,15 @@ export function enhanceForm(form) {
     if (busy) return;
     hideError(errorBox);
     $$(form, "[data-camera-cancel]").forEach((b) => { if (!b.closest("[hidden]")) b.click(); });
-    const inputs = chosenInputs();
-    if (!inputs) return;
+    if (!allChosen()) return;
     const fields = [];
     new FormData(form).forEach((value, key) => { if (typeof value === "string") fields.push([key, value]); });
     setBusy(true);
-    // Private mode (static/js/private/main.js): the face is found and measured here; only its embedding is sent.
+    // Private mode (static/js/private/main.js): the faces are found and measured here; only their embeddings are sent.
     const privately = isMatch && window.LooksLikePrivate && window.LooksLikePrivate.wanted(form);
-    progress.show(privately ? "Finding your face on this device…" : "Preparing your photo…");
-    (privately ? window.LooksLikePrivate.match(inputs[0].files[0], fields, progress) : upload(inputs, fields))
+    const several = slots.reduce((n, slot) => n + slot.files().length, 0) > 1;
+    progress.show(privately ? "Finding your face on this device…" : several ? "Preparing your photos…" : "Preparing your photo…");
+    (privately ? window.LooksLikePrivate.match(slots[0].files(), fields, progress) : upload(fields))
       .then((response) => {
         if (response.status >= 200 && response.status < 300) {
           if (response.photo) keepPhoto(response.photo);
@@ -85,7 +86,9 @@ export function enhanceForm(form) {
           throw new UserError(CONNECTION_FAILED);
         } else {
           setBusy(false);
-          showError(errorBox, errorFrom(response));
+          const error = errorOf(response);
+          showError(errorBox, error.message);
+          if (error.photo !== null) slots[0].mark(error.photo);
         }
       })
       .catch((err) => {

@@ -4,7 +4,7 @@
 
 import { $$, UserError } from "./dom.js";
 
-const views = new Map(); // history entries of this page: id -> {node, title}
+const views = new Map(); // history entries of this page: id -> {node, title, url}
 let currentView = 0;
 let viewSeq = 0;
 let enhance = () => {};
@@ -12,7 +12,7 @@ let enhance = () => {};
 // Start: the page as loaded is view 0; `init` enhances every view shown (the first one included).
 export function startViews(main, init) {
   enhance = init;
-  views.set(0, { node: main, title: document.title });
+  views.set(0, { node: main, title: document.title, url: location.href });
   history.replaceState({ lookslike: 0 }, "");
   init(main);
 }
@@ -28,7 +28,7 @@ export function showPage(html, url) {
   document.title = doc.title;
   viewSeq += 1;
   currentView = viewSeq;
-  views.set(currentView, { node: next, title: doc.title });
+  views.set(currentView, { node: next, title: doc.title, url });
   history.pushState({ lookslike: currentView }, "", url);
   window.scrollTo(0, 0);
   enhance(next);
@@ -37,6 +37,21 @@ export function showPage(html, url) {
     if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
   }
+}
+
+// Show again the latest view that holds `selector` (the upload form, its photos still chosen) as a new
+// history entry: its node, or null when this page has no such view (it was opened on its own).
+export function returnTo(selector) {
+  let found = null;
+  views.forEach((view, id) => { if (view.node.querySelector(selector)) found = id; });
+  if (found === null) return null;
+  const view = views.get(found);
+  document.getElementById("main").replaceWith(view.node);
+  document.title = view.title;
+  currentView = found;
+  history.pushState({ lookslike: found }, "", view.url);
+  resetForms(view.node);
+  return view.node;
 }
 
 function resetForms(root) {

@@ -96,7 +96,12 @@ async function ready(progress) {
 }
 
 // The private flow of the match form: resolves {status, text, photo} as the form's upload does.
-async function match(file, fields, progress) {
+async function match(files, fields, progress) {
+  if (files.length > 1) {
+    throw { userMessage: "Private mode matches one photo at a time for now: remove the other photos, or untick " +
+      "private mode to upload them together (they are analysed in memory and never stored)." };
+  }
+  const file = files[0];
   const topK = (fields.find((pair) => pair[0] === "top_k") || [])[1];
   await ready(progress);
   progress.show("Finding your face on this device…");
