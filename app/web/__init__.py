@@ -95,12 +95,13 @@ def match():
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
                            scorer=result.scorer, filters=result.filters, filters_sent=asked.filters,
-                           certainty=result.certainty, photos_used=max(len(result.photos), 1))
+                           certainty=result.certainty, photos_used=result.photos_used)
 
 
 @bp.post("/match/embedding")
 def match_embedding():
-    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON).
+    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON), or
+    the embeddings of several photos of the visitor.
 
     The results page has no face, boxes or photo size: the page's script fills them in from what it
     holds in memory (its crop, its detections); the server never sees them.
@@ -108,11 +109,11 @@ def match_embedding():
     engine = get_engine()
     query = embedding_inputs.embedding_query(engine.config)
     filters = inputs.search_filters()
-    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters)
+    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters, query.fields)
     return render_template("results.html", private=True, face=None, faces_detected=0, faces_ignored=0,
                            cards=cards(result), boxes=[], face_index=0, photo_size=[0, 0],
                            top_k=len(result.matches), scorer=result.scorer, filters=result.filters,
-                           filters_sent=filters, certainty=result.certainty, photos_used=1)
+                           filters_sent=filters, certainty=result.certainty, photos_used=result.photos_used)
 
 
 def cards(result) -> list[dict]:
