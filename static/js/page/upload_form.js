@@ -94,6 +94,7 @@ export function enhanceForm(form) {
       .catch((err) => {
         setBusy(false);
         showError(errorBox, messageOf(err, (e) => "Something went wrong: " + e + ". Please try again."));
+        if (err && Number.isInteger(err.photo)) slots[0].mark(err.photo); // found on this device (private mode)
       });
   });
 }
