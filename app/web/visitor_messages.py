@@ -25,8 +25,8 @@ def visitor_message(error: LooksLikeError) -> str:
     k = photo_index(error)
     if error.code == "different_people":
         if k is not None:
-            return (f"Your {ORDINALS[k]} photo shows someone else than the other two. Please use photos of one "
-                    "person only: remove that photo or choose another one of you.")
+            return (f"Your {ORDINALS[k]} photo shows a different person from the other two. Please use photos of "
+                    "one person only: remove that photo or choose another one of you.")
         count = getattr(error, "photos", 0)
         these = "These two photos show" if count == 2 else "These photos show"
         return f"{these} different people. Please use photos of one person only."

@@ -138,7 +138,7 @@ def test_the_private_page_route_takes_several_embeddings(client, sent):
                model_id, url="/match/embedding")
     html = odd.get_data(as_text=True)
     assert odd.status_code == 422 and 'data-error-photo="1"' in html
-    assert "Your second photo shows someone else than the other two" in html
+    assert "Your second photo shows a different person from the other two" in html
 
 
 def test_embeddings_are_never_logged(client, sent, caplog):

@@ -60,7 +60,7 @@ def test_the_odd_photo_is_named_in_private_mode(page, private_server):
     page.set_input_files("#photo", [val_photo("madonna", 0), val_photo("elton_john", 0), val_photo("madonna", 1)])
     page.click("[data-submit]")
     expect(page.locator("[data-error-message]")).to_have_text(
-        "Your second photo shows someone else than the other two. Please use photos of one person only: "
+        "Your second photo shows a different person from the other two. Please use photos of one person only: "
         "remove that photo or choose another one of you.")
     expect(page.locator(".photo-thumb.flagged")).to_contain_text("Photo 2")
     (url, data), = posts(sent)

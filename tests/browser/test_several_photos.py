@@ -13,7 +13,7 @@ from browser.browser_support import PHONE, horizontal_overflow, run_axe, val_pho
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed").expect
 
-ODD_ONE = ("Your second photo shows someone else than the other two. Please use photos of one person only: "
+ODD_ONE = ("Your second photo shows a different person from the other two. Please use photos of one person only: "
            "remove that photo or choose another one of you.")
 
 

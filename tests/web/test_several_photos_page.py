@@ -50,7 +50,7 @@ def test_three_photos_say_which_one_differs(client):
     resp = client.post("/match", data=multipart_files(photo=[madonna[0], elton[0], madonna[1]]))
     assert resp.status_code == 422
     message, about = error_box(resp.get_data(as_text=True))
-    assert message == ("Your second photo shows someone else than the other two. Please use photos of one person "
+    assert message == ("Your second photo shows a different person from the other two. Please use photos of one person "
                        "only: remove that photo or choose another one of you.")
     assert about == "1"  # for the script: outline that photo, still in the visitor's page
     assert 'name="photo"' in resp.get_data(as_text=True)  # the form is back, to try again
@@ -88,7 +88,7 @@ def test_several_photos_have_no_face_picker(client):
 
 
 @pytest.mark.parametrize("error, words, index", [
-    (DifferentPeople("x", field="embeddings[2]", odd=2, photos=3), "Your third photo shows someone else", 2),
+    (DifferentPeople("x", field="embeddings[2]", odd=2, photos=3), "Your third photo shows a different person", 2),
     (DifferentPeople("x", field="photo[2]", photos=3), "These photos show different people", None),
     (NoFace("No face.").for_field("embeddings[0]"), "First photo: No face.", 0),
     (NoFace("No face.").for_field("photo2"), "Second photo: No face.", None),
