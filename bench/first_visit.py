@@ -3,7 +3,7 @@
 A first visit: the upload page, every file it loads (CSS, JS, icon, the featured celebrities'
 thumbnails: as many as a large gallery features, from the mean size of this gallery's), the upload
 of one photo as the page's script sends it (shrunk to 1024 px on its longer side, JPEG quality 0.9:
-static/app.js), the results page (the visitor's face crop is inline in it) and the thumbnails it
+static/js/page/photos.js), the results page (the visitor's face crop is inline in it) and the thumbnails it
 shows. A further match of the same visitor: the upload, the results page and its thumbnails (the
 browser has the rest). Bytes are response bodies as the app sends them, without HTTP headers, TLS
 or compression (neither the app nor the load balancer compresses).
@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 VAL = os.path.join(ROOT, "instance", "datasets", "5-celebrity-faces", "val")
 PHONE = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "edge-cases", "obama-1080p.jpg"))
-# As static/app.js prepares a photo before sending it.
+# As static/js/page/photos.js prepares a photo before sending it.
 BROWSER_MAX_SIDE, BROWSER_JPEG_QUALITY = 1024, 90
 LOADED = re.compile(r'<(?:img|script)\b[^>]*?\ssrc="(/[^"]*)"|<link\b[^>]*?\shref="(/[^"]*)"')
 

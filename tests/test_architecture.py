@@ -133,6 +133,19 @@ def test_modules_stay_small():
     assert not long
 
 
+def test_page_scripts_stay_small():
+    """The same rule for the pages' scripts (static/js/): one module per job, none over 300 lines."""
+    long = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "static", "js")):
+        for name in files:
+            if name.endswith(".js"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    count = len(f.read().splitlines())
+                if count > MAX_LINES:
+                    long.append(f"{os.path.relpath(os.path.join(folder, name), ROOT)} ({count} lines)")
+    assert not long
+
+
 def test_no_two_modules_share_a_file_name():
     """A name says which module it is: `errors.py` or `gallery.py` twice makes every traceback ambiguous."""
     by_name: dict[str, list[str]] = {}

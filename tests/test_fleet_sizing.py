@@ -54,13 +54,14 @@ def test_a_visit_counts_the_page_its_files_the_upload_and_the_results(bench, mak
     _, visits = bench
     client = make_app(CLI_COMMANDS=False, PRIVATE_MODE=False).test_client()  # the upload page, with or without npm
     page = client.get("/").get_data(as_text=True)
-    assert {"/static/style.css", "/static/app.js", "/static/favicon.svg"} <= set(visits.loaded_urls(page))
+    scripts = ["js/boot.js"] + [f"js/page/{n}" for n in os.listdir(os.path.join(ROOT, "static", "js", "page"))]
+    static = ["style.css", "favicon.svg", *scripts]
+    assert {f"/static/{name}" for name in static} <= set(visits.loaded_urls(page))  # every module is preloaded
     photo = visits.browser_upload(val_photos()[0][1])
     first, further = visits.visit(client, photo)
     parts = {p.name: p for p in first}
     assert parts["upload: the photo, as the page sends it"].size == len(photo)
-    assert parts["CSS, JS, icon"].size == sum(os.path.getsize(os.path.join(ROOT, "static", name))
-                                              for name in ("style.css", "app.js", "favicon.svg"))
+    assert parts["CSS, JS, icon"].size == sum(os.path.getsize(os.path.join(ROOT, "static", name)) for name in static)
     assert parts["results' thumbnails"].files == 5  # TOP_K
     assert visits.totals(further)[0] < visits.totals(first)[0] and visits.totals(further)[1] == len(photo)
 

@@ -36,16 +36,18 @@ def match() -> ResponseReturnValue:
     """Who does this person look like?
 
     POST a photo (multipart `photo`, or JSON base64 `image`), get the face used and the top-k
-    celebrity look-alikes. Or POST JSON `embedding` (the L2-normalized FaceNet embedding of a face,
-    computed as GET /api/v1/model describes) with its `embedding_model` id: the answer is the same
-    without the face fields (face, face_index, faces, faces_detected, faces_total, faces_ignored); an
-    id other than the served one gets 409 model_mismatch. The `Server-Timing` header gives the time
-    of each stage.
+    celebrity look-alikes; up to MATCH_PHOTOS_MAX photos of one person (`photo` repeated, or JSON
+    `images`) are matched together. Or POST JSON `embedding` (the L2-normalized FaceNet embedding of a
+    face, computed as GET /api/v1/model describes), or `embeddings` (one per photo of one person), with
+    their `embedding_model` id: the answer is the same without the face fields (face, face_index,
+    faces, faces_detected, faces_total, faces_ignored); an id other than the served one gets 409
+    model_mismatch. The `Server-Timing` header gives the time of each stage.
     """
     engine = get_engine()
     if embedding_inputs.sends_embedding():
         query = embedding_inputs.embedding_query(engine.config)
-        result = engine.match_embedding(query.values, query.model_id, query.top_k, inputs.search_filters())
+        result = engine.match_embedding(query.values, query.model_id, query.top_k, inputs.search_filters(),
+                                        query.fields)
         resp = jsonify(embedding_match_answer(result, external_thumb_url))
     else:
         asked = inputs.match_inputs()

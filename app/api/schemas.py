@@ -50,11 +50,19 @@ MATCH_ANSWER = {"type": "object", "required": ["face", "faces_detected", "faces_
                                "gallery_version": {"type": "string", "description": "The gallery version's "
                                                    "stamp (image URLs carry it)."},
                                "scorer": {"type": "string"}, "matches": {"type": "array", "items": ref("Match")},
-                               "filters": FILTERS}}
+                               "filters": FILTERS,
+                               "photos_used": {"type": "integer", "minimum": 1, "description": "Photos (or "
+                                               "embeddings) of one person matched together."},
+                               "certainty": {"type": "object", "nullable": True, "properties": {
+                                   "level": {"type": "string", "enum": ["clear", "close_call"]},
+                                   "margin": {"type": "number"}}},
+                               "photos": {"type": "array", "items": ref("FaceUsed"), "description": "With "
+                                          "several photos: the face used from each (field photo[i])."}}}
 EMBEDDING_MATCH_ANSWER = {"type": "object", "required": ["gallery", "scorer", "matches"],
                           "description": "A photo's answer without its face fields: the server never saw the photo.",
                           "properties": {k: MATCH_ANSWER["properties"][k]
-                                         for k in ("gallery", "gallery_version", "scorer", "matches", "filters")}}
+                                         for k in ("gallery", "gallery_version", "scorer", "matches", "filters",
+                                                   "photos_used", "certainty")}}
 MODEL = {"type": "object", "required": ["id", "dimension", "network", "settings"], "properties": {
     "id": {"type": "string", "description": "Send it as embedding_model with an embedding."},
     "dimension": {"type": "integer", "description": "Numbers in an embedding."},
@@ -113,8 +121,18 @@ EMBEDDING_FIELDS = {
     "embedding": {"type": "array", "items": {"type": "number"}, "description": "Instead of image: the "
                   "L2-normalized embedding of the face (exactly the served dimension, finite, unit length "
                   "within 1e-3), computed as GET /api/v1/model says."},
-    "embedding_model": {"type": "string", "description": "With embedding: the id of the model it was computed "
-                        "with (GET /api/v1/model); another id gets 409 model_mismatch."}}
+    "embedding_model": {"type": "string", "description": "With embedding or embeddings: the id of the model they "
+                        "were computed with (GET /api/v1/model); another id gets 409 model_mismatch."}}
+
+
+def several(most: int) -> dict:
+    """The JSON fields of several photos of one person matched together: base64 images, or their embeddings."""
+    return {"images": {"type": "array", "minItems": 1, "maxItems": most, "items": base64("A photo"),
+                       "description": f"Instead of image: 1 to {most} photos of one person, matched together."},
+            "embeddings": {"type": "array", "minItems": 1, "maxItems": most,
+                           "items": {"type": "array", "items": {"type": "number"}},
+                           "description": f"Instead of embedding: 1 to {most} embeddings (one per photo of one "
+                           "person, each checked as embedding is), matched together as several photos are."}}
 
 
 def operations(app: Flask) -> dict[str, dict]:
@@ -132,7 +150,8 @@ def operations(app: Flask) -> dict[str, dict]:
     return {
         "api.match": {"tags": ["match"], "requestBody": body(
             {"photo": binary("The photo." + limit), "top_k": top_k, **filters},
-            {"image": base64("The photo."), "top_k": top_k, **filters, **EMBEDDING_FIELDS}, (["photo"], [])),
+            {"image": base64("The photo."), "top_k": top_k, **filters, **EMBEDDING_FIELDS,
+             **several(config["MATCH_PHOTOS_MAX"])}, (["photo"], [])),
             "responses": {"200": {"description": "The face used and the top-k look-alikes (for an embedding: the "
                                   "look-alikes only).", "content": {"application/json": {"schema": {
                                       "oneOf": [ref("MatchAnswer"), ref("EmbeddingMatchAnswer")]}}}}}},

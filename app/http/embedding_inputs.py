@@ -1,8 +1,9 @@
-"""Reading an embedding out of a JSON request (the API's match, and the page's private mode).
+"""Reading an embedding out of a JSON request (the API's match, and the page's private mode): one
+`embedding`, or `embeddings`, up to MATCH_PHOTOS_MAX of them for several photos of one person.
 
-Only the request's shape is checked here (a list of JSON numbers, a model id string); the engine
+Only the request's shape is checked here (lists of JSON numbers, a model id string); the engine
 checks what depends on the served model (`Engine.match_embedding`: id, dimension, finite, unit
-length). An embedding is biometric data: no message here or there repeats its values.
+length, one person). An embedding is biometric data: no message here or there repeats its values.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from app.http.inputs import json_body, top_k
 from app.pipeline.errors import BadRequest
 
 EMBEDDING_FIELDS = ("embedding", "embeddings")
-PHOTO_FIELDS = ("image", "photo", "face")  # a photo request's own fields: meaningless beside an embedding
+PHOTO_FIELDS = ("image", "images", "photo", "face")  # a photo request's own fields: meaningless beside an embedding
 MAX_VALUES = 4096  # far above any served dimension: longer lists are refused before their values are read
 
 
 @dataclass(frozen=True)
 class EmbeddingQuery:
-    """One embedding sent for matching, the model id it was computed with, and the matches wanted."""
+    """The embeddings sent for matching (one per photo) with their field names, the model id they were
+    computed with, and the matches wanted."""
 
-    values: list[float]
+    values: list[list[float]]
+    fields: list[str]  # "embedding", or "embeddings[0]", "embeddings[1]", ...
     model_id: str
     top_k: int
 
@@ -44,10 +47,16 @@ def numbers(value, field: str) -> list[float]:
     return value
 
 
-def several_embeddings(value) -> None:
-    """The several-photo form (`embeddings`): not served yet, so a clear 400 rather than a guess."""
-    raise BadRequest('"embeddings" (one per photo of the same person) is not supported yet: send one "embedding".',
-                     field="embeddings")
+def several_embeddings(value, most: int) -> list[list[float]]:
+    """`embeddings`: a list of 1 to `most` embeddings (one per photo of the same person), each a list of numbers."""
+    if not isinstance(value, list) or not value:
+        raise BadRequest(f'"embeddings" must be a list of 1 to {most} embeddings (one per photo of the same person), '
+                         "each a list of numbers.", field="embeddings")
+    numbers(value[0], "embeddings[0]")  # one embedding's numbers, sent as if they were several embeddings
+    if len(value) > most:
+        raise BadRequest(f'"embeddings" holds {len(value)} embeddings; at most {most} photos are matched together.',
+                         field="embeddings")
+    return [numbers(item, f"embeddings[{i}]") for i, item in enumerate(value)]
 
 
 def embedding_query(config) -> EmbeddingQuery:
@@ -56,16 +65,21 @@ def embedding_query(config) -> EmbeddingQuery:
     if body is None:
         raise BadRequest('Send the embedding as a JSON object: {"embedding": [...], "embedding_model": "..."}.',
                          field="embedding")
-    if "embeddings" in body:
-        several_embeddings(body["embeddings"])
     for name in PHOTO_FIELDS:
         if name in body:
             raise BadRequest(f'"{name}" belongs to a photo request; send either a photo or an embedding.', field=name)
-    if "embedding" not in body:
+    if "embedding" in body and "embeddings" in body:
+        raise BadRequest('Send "embedding" (one photo\'s) or "embeddings" (several photos\'), not both.',
+                         field="embeddings")
+    if "embeddings" in body:
+        values = several_embeddings(body["embeddings"], config["MATCH_PHOTOS_MAX"])
+        fields = [f"embeddings[{i}]" for i in range(len(values))]
+    elif "embedding" in body:
+        values, fields = [numbers(body["embedding"], "embedding")], ["embedding"]
+    else:
         raise BadRequest('JSON field "embedding" (the face embedding) is missing.', field="embedding")
-    values = numbers(body["embedding"], "embedding")
     model_id = body.get("embedding_model")
     if not isinstance(model_id, str) or not model_id.strip():
         raise BadRequest('"embedding_model" must be the id of the model the embedding was computed with '
                          "(GET /api/v1/model).", field="embedding_model")
-    return EmbeddingQuery(values, model_id.strip(), top_k(config["TOP_K"], config["TOP_K_MAX"]))
+    return EmbeddingQuery(values, fields, model_id.strip(), top_k(config["TOP_K"], config["TOP_K_MAX"]))

@@ -115,7 +115,8 @@ def photo_list(field: str, json_field: str, maximum: int) -> list[bytes]:
     else:
         photos = [upload.read() for upload in request.files.getlist(field)]
     if len(photos) > maximum:
-        raise BadRequest(f"At most {maximum} {field} photos are accepted; got {len(photos)}.", field=field)
+        what = "photos" if field == "photo" else f"{field} photos"
+        raise BadRequest(f"At most {maximum} {what} are accepted; got {len(photos)}.", field=field)
     for i, data in enumerate(photos):
         if not data:
             raise BadRequest(f"{field}[{i}]: the file is empty.", field=f"{field}[{i}]")
@@ -184,12 +185,15 @@ def match_photos() -> list[bytes]:
 
 
 def photo_count() -> int:
-    """How many photos a request carries (1 for anything else): the rate limit counts each."""
+    """How many photos a request carries (JSON `images`, or `embeddings`, one per photo; 1 for anything else):
+    the rate limit and the CPU queue count each, up to MATCH_PHOTOS_MAX (more is refused with a 400)."""
     body = json_body()
     if body is not None:
-        images = body.get("images")
-        return len(images) if isinstance(images, list) and images else 1
-    return max(1, len(request.files.getlist("photo")))
+        several = next((body[k] for k in ("images", "embeddings") if isinstance(body.get(k), list) and body[k]), [])
+        count = len(several)
+    else:
+        count = len(request.files.getlist("photo"))
+    return min(max(1, count), current_app.config["MATCH_PHOTOS_MAX"])
 
 
 def match_inputs() -> MatchInputs:

@@ -74,9 +74,15 @@ class FaceTooSmall(LooksLikeError):
 
 
 class DifferentPeople(LooksLikeError):
-    """Several photos of "one visitor" show different people."""
+    """Several photos of "one visitor" show different people: `odd` is the position of the one photo that
+    differs from the others (None when no one photo does), `photos` how many were sent."""
 
     code = "different_people"
+
+    def __init__(self, message: str, field: str | None = None, odd: int | None = None, photos: int = 0):
+        super().__init__(message, field)
+        self.odd = odd
+        self.photos = photos
 
 
 class NoCelebrityPasses(LooksLikeError):

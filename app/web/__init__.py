@@ -8,6 +8,8 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from app.extensions import get_engine
 from app.http import embedding_inputs, inputs, prometheus
 from app.pipeline.serving.answers import jpeg_data_url, verify_answer
+from app.web.scripts import module_scripts
+from app.web.visitor_messages import photo_index, visitor_message
 
 bp = Blueprint("web", __name__)
 PAGE_FACE_SIZE = 360  # the visitor's face crops: shown at up to 180 CSS px, so sharp on 2x screens
@@ -51,13 +53,24 @@ def thumb_url(gallery: str, version: str, row: int, external: bool = False) -> s
 def form_defaults() -> dict:
     """Values every page's upload form needs (also when an error re-renders it)."""
     return {"top_k": current_app.config["TOP_K"], "top_k_max": current_app.config["TOP_K_MAX"],
-            "gallery": gallery_summary()}
+            "photos_max": current_app.config["MATCH_PHOTOS_MAX"], "gallery": gallery_summary()}
+
+
+@bp.app_context_processor
+def page_scripts() -> dict:
+    """The pages' own ES modules (static/js/page/), loaded by every page."""
+    return {"page_modules": module_scripts("js/page")}
+
+
+bp.add_app_template_global(visitor_message)  # the error box's words, on every page (templates/_macros.html)
+bp.add_app_template_global(photo_index, "error_photo")
 
 
 @bp.get("/")
 def index():
-    """Upload page (works without JavaScript; JS adds drag and drop and the webcam)."""
-    return render_template("index.html")
+    """Upload page (works without JavaScript; JS adds drag and drop and the webcam). `?more=1`, the close
+    call's link: the page asks for 2 or 3 photos of the visitor together."""
+    return render_template("index.html", adding=bool(request.args.get("more")))
 
 
 @bp.get("/match")
@@ -82,12 +95,13 @@ def match():
                            boxes=[f.original_box() for f in query.faces], face_index=query.face_index,
                            photo_size=list(query.photo.original_size), top_k=len(result.matches),
                            scorer=result.scorer, filters=result.filters, filters_sent=asked.filters,
-                           certainty=result.certainty, photos_used=max(len(result.photos), 1))
+                           certainty=result.certainty, photos_used=result.photos_used)
 
 
 @bp.post("/match/embedding")
 def match_embedding():
-    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON).
+    """Private mode: the page found and embedded the face itself and posts only the embedding (JSON), or
+    the embeddings of several photos of the visitor.
 
     The results page has no face, boxes or photo size: the page's script fills them in from what it
     holds in memory (its crop, its detections); the server never sees them.
@@ -95,11 +109,11 @@ def match_embedding():
     engine = get_engine()
     query = embedding_inputs.embedding_query(engine.config)
     filters = inputs.search_filters()
-    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters)
+    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters, query.fields)
     return render_template("results.html", private=True, face=None, faces_detected=0, faces_ignored=0,
                            cards=cards(result), boxes=[], face_index=0, photo_size=[0, 0],
                            top_k=len(result.matches), scorer=result.scorer, filters=result.filters,
-                           filters_sent=filters, certainty=result.certainty, photos_used=1)
+                           filters_sent=filters, certainty=result.certainty, photos_used=result.photos_used)
 
 
 def cards(result) -> list[dict]:

@@ -8,22 +8,17 @@ loaded with Subresource Integrity.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
-
-from flask import Blueprint, abort, current_app, request, send_file, url_for
+from flask import Blueprint, abort, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
 from app.extensions import get_browser_assets, get_engine
 from app.pipeline.errors import StartupError
 from app.pipeline.serving.browser_assets import page_manifest
+from app.web.scripts import module_scripts
 
 bp = Blueprint("private", __name__)
 IMMUTABLE = "public, max-age=31536000, immutable"  # every asset's name holds its sha256
-MODULES = "js/private"  # the page's ES modules, under static/
-ENTRY = "main.js"
-_INTEGRITY: dict[tuple, str] = {}  # (path, mtime, size) -> sha384 SRI
+MODULES = "js/private"  # private mode's ES modules, under static/
 
 
 @bp.get("/assets/<name>")
@@ -40,25 +35,6 @@ def asset(name: str) -> ResponseReturnValue:
     if packed:
         resp.headers["Content-Encoding"] = "gzip"
     return resp
-
-
-def integrity(path: str) -> str:
-    """The SRI string (sha384) of a static file, computed again when the file changes."""
-    st = os.stat(path)
-    key = (path, st.st_mtime_ns, st.st_size)
-    if key not in _INTEGRITY:
-        with open(path, "rb") as f:
-            _INTEGRITY[key] = "sha384-" + base64.b64encode(hashlib.sha384(f.read()).digest()).decode("ascii")
-    return _INTEGRITY[key]
-
-
-def module_scripts() -> list[dict]:
-    """The page's private-mode modules, entry last: URL and SRI of each (preloaded with their integrity)."""
-    folder = os.path.join(current_app.static_folder, MODULES)
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".js")) if os.path.isdir(folder) else []
-    names = [n for n in names if n != ENTRY] + ([ENTRY] if ENTRY in names else [])
-    return [{"url": url_for("static", filename=f"{MODULES}/{n}"), "integrity": integrity(os.path.join(folder, n))}
-            for n in names]
 
 
 def private_manifest() -> dict:
@@ -79,4 +55,4 @@ def private_manifest() -> dict:
 def private_mode_context() -> dict:
     """Every page's private-mode manifest and the modules that use it."""
     manifest = private_manifest()
-    return {"private_mode": manifest, "private_modules": module_scripts() if manifest["available"] else []}
+    return {"private_mode": manifest, "private_modules": module_scripts(MODULES) if manifest["available"] else []}

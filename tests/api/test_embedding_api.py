@@ -111,7 +111,7 @@ def test_another_model_gets_a_409_telling_to_reload(served):
     ({"embedding_model": "x"}, "embedding"),  # "embeddings" below; here nothing at all
     ({"embedding": [0.1] * 128}, "embedding_model"),
     ({"embedding": [0.1] * 128, "embedding_model": 7}, "embedding_model"),
-    ({"embeddings": [[0.1] * 128] * 2, "embedding_model": "x"}, "embeddings"),
+    ({"embedding": [0.1] * 128, "embeddings": [[0.1] * 128], "embedding_model": "x"}, "embeddings"),
     ({"embedding": [0.1] * 128, "embedding_model": "x", "image": "AAAA"}, "image"),
     ({"embedding": [0.1] * 128, "embedding_model": "x", "face": 1}, "face"),
     ({"embedding": [0.1] * 128, "embedding_model": "x", "top_k": 0}, "top_k"),

@@ -230,6 +230,13 @@ def test_keyboard_alone_reaches_every_control(page, server):
         page.keyboard.press("Space")
     chooser.value.set_files(val_photo("madonna"))
     expect(page.locator("[data-preview]")).to_be_visible()
+    page.keyboard.press("Tab")  # a second photo of the same person, for a steadier answer
+    assert page.evaluate("document.activeElement.id") == "photo-more"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(val_photo("madonna", 1))
+    expect(page.locator(".photo-thumb")).to_have_count(2)
+    assert page.evaluate("document.activeElement.id") == "photo-more"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.hasAttribute('data-camera-start')")
     page.keyboard.press("Tab")
@@ -238,9 +245,10 @@ def test_keyboard_alone_reaches_every_control(page, server):
     assert page.evaluate("document.activeElement.hasAttribute('data-submit')")
     page.keyboard.press("Enter")
     expect(page.locator("#result-heading")).to_have_text("You look most like Madonna")
+    expect(page.locator("[data-certainty]")).to_contain_text("from your 2 photos")
 
 
-def test_webcam_preview_is_mirrored_with_retake(playwright_driver, server):
+def test_webcam_preview_is_mirrored_and_takes_up_to_three_photos(playwright_driver, server):
     browser = launch(playwright_driver, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
     try:
         ctx = browser.new_context(viewport=PHONE)
@@ -258,11 +266,25 @@ def test_webcam_preview_is_mirrored_with_retake(playwright_driver, server):
         expect(video).to_be_hidden()
         expect(page.locator("[data-preview]")).to_be_visible()
         assert page.eval_on_selector("#photo", "i => i.files[0].name") == "camera.jpg"
-        expect(page.locator("[data-camera-start]")).to_have_text("Retake")
+        start = page.locator("[data-camera-start]")
+        expect(start).to_have_text("Take another photo")
         page.click("[data-camera-start]")
         expect(video).to_be_visible()
         page.click("[data-camera-cancel]")
         expect(video).to_be_hidden()
+        for count in (2, 3):  # each picture joins the others, up to 3
+            page.click("[data-camera-start]")
+            wait_until(page, "() => document.querySelector('[data-camera-video]').videoWidth > 0")
+            page.click("[data-camera-snap]")
+            expect(page.locator(".photo-thumb")).to_have_count(count)
+        assert page.eval_on_selector("#photo", "i => Array.from(i.files, (f) => f.name)") == ["camera.jpg"] * 3
+        expect(start).to_be_hidden()
+        expect(page.locator("[data-add-label]")).to_be_hidden()
+        expect(page.locator("[data-photos-status]")).to_have_text("3 photos, matched together: the most there can be.")
+        page.get_by_role("button", name="Remove photo 2").click()
+        expect(page.locator(".photo-thumb")).to_have_count(2)
+        expect(start).to_be_visible()
+        expect(page.locator("[data-photos-status]")).to_contain_text("Photo 2 removed.")
         watch.check()
     finally:
         browser.close()

@@ -33,7 +33,7 @@ def check_one_person(embeddings: np.ndarray, fields: list[str], scorer: Scorer, 
             a, b = (k for k in range(3) if k != odd)
             if same[(a, b)] and not same[tuple(sorted((odd, a)))] and not same[tuple(sorted((odd, b)))]:
                 raise DifferentPeople(f"{fields[odd]} shows someone else than the other two photos: send photos "
-                                      "of one person only.", field=fields[odd])
+                                      "of one person only.", field=fields[odd], odd=odd, photos=n)
     raise DifferentPeople(f"These {n} photos show different people: send photos of one person only.",
-                          field=fields[-1])
+                          field=fields[-1], photos=n)
 

@@ -76,7 +76,7 @@ def embedding_match_answer(result: MatchResult, image_url: ImageUrl) -> dict:
                      "image_url": image_url(result.gallery, result.version, m.portrait if m.portrait >= 0 else m.row),
                      **m.attributes} for m in result.matches],
         **({"filters": result.filters} if result.filters else {}),
-        "photos_used": max(len(result.photos), 1),
+        "photos_used": result.photos_used,
         "certainty": result.certainty,
         **({"photos": [face_dict(face, f"photo[{i}]") for i, face in enumerate(result.photos)]}
            if len(result.photos) > 1 else {}),

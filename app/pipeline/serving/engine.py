@@ -218,12 +218,17 @@ class Engine:
         else:
             fields = [f"photo[{i}]" for i in range(len(photos))]
             faces = self.analyze_all(photos, fields)
-            embeddings = np.stack([face.embedding for face in faces])
-            check_one_person(embeddings, fields, state.scorer, state.calibration,
-                             self.config["MATCH_SAME_PERSON_MIN_P"])
-            embedding = combine_embeddings(embeddings)
+            embedding = self._one_person(state, np.stack([face.embedding for face in faces]), fields)
         timings = {key: sum(face.timings.get(key, 0.0) for face in faces) for key in faces[0].timings}
-        return self._ranked(state, faces, embedding, top_k, allowed, timings)
+        return self._ranked(state, faces, embedding, top_k, allowed, timings, len(faces))
+
+    def _one_person(self, state: ServedGallery, embeddings: np.ndarray, fields: list[str]) -> np.ndarray:
+        """The one query of several photos' embeddings [k, d]: DifferentPeople (naming the odd one) unless they
+        show one person (MATCH_SAME_PERSON_MIN_P), else their normalised mean."""
+        if len(embeddings) == 1:
+            return embeddings[0]
+        check_one_person(embeddings, fields, state.scorer, state.calibration, self.config["MATCH_SAME_PERSON_MIN_P"])
+        return combine_embeddings(embeddings)
 
     def embedding_model(self) -> dict:
         """The served embedding model: id, dimension, weights and settings (serving/embedding_model.py)."""
@@ -231,28 +236,33 @@ class Engine:
             self._embedding_model = describe_model(self.config, self.paths.weights)
         return self._embedding_model
 
-    def match_embedding(self, values, model_id: str, top_k: int | None = None,
-                        filters: dict | None = None) -> MatchResult:
-        """Top-k celebrities for an embedding computed elsewhere (the visitor's browser) with the served model;
-        scored exactly as a photo's. The result has no query face (`query` is None)."""
+    def match_embedding(self, values, model_id: str, top_k: int | None = None, filters: dict | None = None,
+                        fields: list[str] | None = None) -> MatchResult:
+        """Top-k celebrities for an embedding computed elsewhere (the visitor's browser) with the served model, or
+        for several of one person (`values` a list of them, named by `fields`), each checked and all combined as
+        several photos' are; scored exactly as a photo's. The result has no query face (`query` is None)."""
         state = self.served()
         allowed = allowed_in(state.gallery, AttributeFilter(**(filters or {})))
-        return self._ranked(state, [], check_embedding(values, self.embedding_model(), model_id), top_k, allowed, {})
+        sent, fields = ([values], ["embedding"]) if fields is None else (list(values), list(fields))
+        model = self.embedding_model()
+        embeddings = np.stack([check_embedding(v, model, model_id, field) for v, field in zip(sent, fields)])
+        return self._ranked(state, [], self._one_person(state, embeddings, fields), top_k, allowed, {}, len(sent))
 
     def _ranked(self, state: ServedGallery, faces: list[FaceResult], embedding: np.ndarray, top_k: int | None,
-                allowed: tuple[np.ndarray | None, dict], timings: dict[str, float]) -> MatchResult:
-        """The top-k identities for one embedding among the allowed ones, named, with resemblance and certainty."""
+                allowed: tuple[np.ndarray | None, dict], timings: dict[str, float], photos: int) -> MatchResult:
+        """The top-k identities for one embedding of `photos` photos among the allowed ones, named, with
+        resemblance and certainty."""
         deadline.check("score")
         t0 = time.perf_counter()
         (passing, echo), gallery, scorer = allowed, state.gallery, state.scorer
         matches = scorer.rank(embedding, gallery.labels, gallery.identities, top_k or self.config["TOP_K"],
                               Aggregation.from_config(self.config), allowed=passing, norm=state.identity_norm)
-        sure = certainty(matches, clear_margin(self.config["CERTAINTY_CLEAR_MARGIN"], max(len(faces), 1)))
+        sure = certainty(matches, clear_margin(self.config["CERTAINTY_CLEAR_MARGIN"], photos))
         named_matches = named(matches, gallery, state.resemblance_reference)
         return MatchResult(query=faces[0] if faces else None, matches=named_matches,
                            timings=dict(timings, score=time.perf_counter() - t0), gallery=gallery.name,
                            scorer=scorer.name, filters=echo, photos=faces, version=gallery.version,
-                           certainty=sure.as_dict() if sure else None)
+                           certainty=sure.as_dict() if sure else None, photos_used=photos)
 
     def verify(self, data1: bytes, data2: bytes) -> VerifyResult:
         """Are the main faces of two photos the same person?"""

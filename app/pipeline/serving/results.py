@@ -26,6 +26,7 @@ class MatchResult:
     photos: list[FaceResult] = field(default_factory=list)  # every photo's face used (query: the first)
     version: str = ""  # the gallery version's stamp: image URLs carry it
     certainty: dict | None = None  # {"level": "clear" | "close_call", "margin": ...}
+    photos_used: int = 1  # photos (or embeddings) matched together
 
 
 @dataclass

@@ -1,25 +1,19 @@
-// The one request private mode makes: the face's embedding (and nothing of the photo) to the page's own
+// The one request private mode makes: the faces' embeddings (and nothing of the photos) to the page's own
 // route, which answers with the results page (or the upload page with its error), as the upload does.
+// It goes out as the page's other requests do (static/js/page/transport.js): the same time limit, the
+// same messages when the connection fails.
 
-export class ClientError extends Error {
-  constructor(message) {
-    super(message);
-    this.userMessage = message;
-  }
-}
+import { send } from "../page/transport.js";
 
-// POST {embedding, embedding_model, top_k} as JSON: resolves {status, text}.
-export async function postEmbedding(url, embedding, modelId, topK) {
-  const body = { embedding: Array.from(embedding), embedding_model: modelId };
-  if (topK !== undefined && topK !== null && String(topK).trim() !== "") body.top_k = String(topK).trim();
-  let resp;
-  try {
-    resp = await fetch(url, {
-      method: "POST", credentials: "same-origin", cache: "no-store",
-      headers: { "Content-Type": "application/json", Accept: "text/html" }, body: JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ClientError("The connection failed. Please check your internet connection and try again.");
+// POST as JSON one photo's `embedding` (or several photos' `embeddings`), `embedding_model`, and the
+// form's other fields that are filled in (top_k, the filters): resolves {status, text}.
+export function postEmbeddings(url, embeddings, modelId, fields) {
+  const body = embeddings.length === 1 ? { embedding: Array.from(embeddings[0]) }
+    : { embeddings: embeddings.map((e) => Array.from(e)) };
+  body.embedding_model = modelId;
+  for (const [key, value] of fields || []) {
+    const text = value === undefined || value === null ? "" : String(value).trim();
+    if (text !== "" && !(key in body)) body[key] = text;
   }
-  return { status: resp.status, text: await resp.text() };
+  return send(url, JSON.stringify(body), null, { "Content-Type": "application/json", Accept: "text/html" });
 }

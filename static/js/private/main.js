@@ -1,12 +1,13 @@
 // Private mode on the upload page: the face is found and measured in this browser and only its
 // embedding (128 numbers) is sent; the photo never leaves the device. The networks download in the
 // background as soon as the page opens (once: they are cached), with their progress shown; a visitor
-// may untick private mode to upload instead. static/app.js asks window.LooksLikePrivate whether a
-// form should go this way (`wanted`) and hands it the chosen file (`match`); the results page then
-// shows the crop and face boxes kept here, and the face picker re-matches without any upload.
+// may untick private mode to upload instead. The upload form (static/js/page/upload_form.js) asks
+// window.LooksLikePrivate whether a form should go this way (`wanted`) and hands it the chosen photos
+// (`match`: up to 3 of one person, whose embeddings go together); the results page then shows the crop
+// and face boxes kept here, and the face picker (one photo) re-matches without any upload.
 
 import { loadNetworks, unsupported } from "./assets.js";
-import { postEmbedding } from "./client.js";
+import { postEmbeddings } from "./client.js";
 import { cropBox, faceThumbnail, facesOf, mainFace, originalBox, pickFace } from "./faces.js";
 import { embed } from "./facenet.js";
 import { Cascade } from "./mtcnn.js";
@@ -16,6 +17,7 @@ const node = document.querySelector("meta[name=lookslike-private-mode]");
 const manifest = node ? JSON.parse(node.content) : { available: false };
 const settings = manifest.available ? manifest.model.settings : null;
 const THUMB = 360; // px of the face shown on the results page (app/web PAGE_FACE_SIZE)
+const ORDINALS = ["First", "Second", "Third"];
 const state = { loading: null, run: null, cascade: null, failed: "", done: 0, total: 0, timings: null,
                 listeners: new Set() };
 
@@ -37,27 +39,56 @@ function start() {
   return state.loading;
 }
 
-// One chosen photo, kept in this page's memory only, for the results page and its face picker.
+// One chosen photo's faces (decoded and detected here), kept in this page's memory only: the first photo's
+// for the results page and its face picker, with the others of a several-photo match.
 class Visit {
-  constructor(file, photo, faces) {
+  constructor(photo, faces, fields) {
     this.private = true;
     this.photo = photo;
     this.faces = faces;
-    this.url = URL.createObjectURL(file);
+    this.fields = fields; // the form's top_k and filters: a re-match keeps them
+    this.others = []; // the other photos' visits, matched together with this one
     this.boxes = faces.map((f) => originalBox(f, photo.scale));
     this.width = photo.originalWidth;
     this.height = photo.originalHeight;
     this.picked = false;
   }
 
-  async send(face, topK, progress, timings) {
-    progress.show("Measuring your face on this device…");
-    const t0 = performance.now();
+  // Decode and detect a chosen file; errors name the photo (`photo`: its position) when it is one of several.
+  static async of(file, fields, index, count, timings) {
+    try {
+      const t0 = performance.now();
+      const photo = await decodePhoto(file, settings.detect_max_side);
+      const t1 = performance.now();
+      const faces = facesOf(await state.cascade.detect(photo.rgb, photo.width, photo.height), settings)
+        .slice(0, settings.max_faces);
+      const visit = new Visit(photo, faces, fields);
+      visit.main = mainFace(faces, photo, settings);
+      timings.decode = (timings.decode || 0) + t1 - t0;
+      timings.detect = (timings.detect || 0) + performance.now() - t1;
+      return visit;
+    } catch (err) {
+      if (count > 1 && err.userMessage) {
+        err.userMessage = `${ORDINALS[index]} photo: ${err.userMessage}`;
+        err.photo = index;
+      }
+      throw err;
+    }
+  }
+
+  embedding(face) {
     const crop = cropBox(this.photo, face.box, settings.crop_margin, settings.input_side);
-    const embedding = await embed(state.run, crop, settings.input_side, settings.embed_flip);
+    return embed(state.run, crop, settings.input_side, settings.embed_flip);
+  }
+
+  async send(face, progress, timings) {
+    progress.show(this.others.length ? "Measuring your faces on this device…" : "Measuring your face on this device…");
+    const t0 = performance.now();
+    const embeddings = [await this.embedding(face)];
+    for (const other of this.others) embeddings.push(await other.embedding(other.main));
     const t1 = performance.now();
     progress.show("Finding your look-alikes…");
-    const response = await postEmbedding(manifest.match_url, embedding, manifest.model.id, topK);
+    const response = await postEmbeddings(manifest.match_url, embeddings, manifest.model.id, this.fields);
     state.timings = { ...timings, embed: t1 - t0, match: performance.now() - t1 };
     if (response.status >= 200 && response.status < 300) {
       this.faceIndex = this.faces.indexOf(face);
@@ -70,7 +101,8 @@ class Visit {
   async rematch(index, topK, progress) {
     const face = pickFace(this.faces, index, this.photo, settings);
     this.picked = true;
-    return this.send(face, topK, progress, {});
+    this.fields = this.fields.filter(([key]) => key !== "top_k").concat([["top_k", topK]]);
+    return this.send(face, progress, {});
   }
 }
 
@@ -94,19 +126,21 @@ async function ready(progress) {
   }
 }
 
-// The private flow of the match form: resolves {status, text, photo} as app.js's upload does.
-async function match(file, fields, progress) {
-  const topK = (fields.find((pair) => pair[0] === "top_k") || [])[1];
+// The private flow of the match form: resolves {status, text, photo} as the form's upload does. Several
+// photos (of one person) are each decoded, detected and embedded here; their embeddings go together.
+async function match(files, fields, progress) {
   await ready(progress);
-  progress.show("Finding your face on this device…");
-  const t0 = performance.now();
-  const photo = await decodePhoto(file, settings.detect_max_side);
-  const t1 = performance.now();
-  const found = await state.cascade.detect(photo.rgb, photo.width, photo.height);
-  const faces = facesOf(found, settings).slice(0, settings.max_faces);
-  const face = mainFace(faces, photo, settings);
-  const t2 = performance.now();
-  return new Visit(file, photo, faces).send(face, topK, progress, { decode: t1 - t0, detect: t2 - t1 });
+  const timings = {};
+  const visits = [];
+  for (const [i, file] of files.entries()) {
+    progress.show(files.length > 1 ? `Finding your face in photo ${i + 1} of ${files.length} on this device…`
+      : "Finding your face on this device…");
+    visits.push(await Visit.of(file, fields, i, files.length, timings));
+  }
+  const [first, ...others] = visits;
+  first.url = URL.createObjectURL(files[0]); // the face picker's photo
+  first.others = others;
+  return first.send(first.main, progress, timings);
 }
 
 // A photo's main face, found and embedded here, without sending anything: {embedding, box (working px),
