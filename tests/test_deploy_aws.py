@@ -72,6 +72,18 @@ def test_user_data_is_the_script_after_the_settings(resources):
     assert result.returncode == 0, result.stderr
 
 
+def test_user_data_fits_ec2s_limit(resources):
+    # EC2 refuses user data over 16 KB before base64; the parameters' values add a few hundred bytes.
+    shebang, settings, script = user_data_parts(resources)
+    assert len((shebang + settings + script).encode()) < 14 * 1024
+
+
+def test_an_unknown_argument_stops_the_script_before_anything_runs():
+    result = subprocess.run(["bash", os.path.join(AWS, "user-data.sh"), "--start"], capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"]})
+    assert result.returncode == 2 and "unknown argument '--start'" in result.stdout
+
+
 def test_render_check_passes_and_catches_a_stale_copy(tmp_path):
     ok = subprocess.run([sys.executable, os.path.join(AWS, "render.py"), "--check"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr

@@ -19,13 +19,35 @@
 #   LOG_GROUP               CloudWatch Logs group of the container's output
 #   AWS_REGION              region of the log group and of the stack
 #   STACK_NAME, SIGNAL_RESOURCE  stack and logical id cfn-signal reports to (empty: no signal)
+#
+# Two parts: set-up (install Docker, pull the image; AWS only) and start-up (write the settings, start
+# the container, wait until /readyz answers 200, or stop at once when it says start-up failed, e.g. a
+# gallery artifact whose sha256 is not GALLERY_SHA256). `user-data.sh --start-only` runs the start-up
+# part alone, with the image already there and without LOG_GROUP, AWS_REGION or cfn-signal (no
+# CloudWatch logs unless LOG_GROUP is set). `make docker-check` runs it that way, with these switches:
+#
+#   CONTAINER_RUNNER  docker (the default), or buildah: the image run with `buildah run --isolation
+#                     chroot` on the host's network, where there is no Docker daemon; RUN_DIR then
+#                     holds the container's id (container), its process group's id (pid) and its
+#                     output (server.log)
+#   APP_PORT=8000  BIND_HOST=0.0.0.0  ENV_FILE=/etc/lookslike/app.env  READY_TIMEOUT_S=600
+#   RUN_DIR=/run/lookslike
 set -euo pipefail
 
-readonly APP_PORT=8000
-readonly ENV_FILE=/etc/lookslike/app.env
-readonly READY_TIMEOUT_S=600
+APP_PORT=${APP_PORT:-8000}
+BIND_HOST=${BIND_HOST:-0.0.0.0}
+ENV_FILE=${ENV_FILE:-/etc/lookslike/app.env}
+READY_TIMEOUT_S=${READY_TIMEOUT_S:-600}
+CONTAINER_RUNNER=${CONTAINER_RUNNER:-docker}
+RUN_DIR=${RUN_DIR:-/run/lookslike}
+START_ONLY=0
 
 log() { echo "lookslike-user-data: $*"; }
+
+since() {  # since EPOCHREALTIME: seconds from then to now, to a tenth
+    local tenths=$(((${EPOCHREALTIME/[.,]/} - ${1/[.,]/}) / 100000))
+    echo "$((tenths / 10)).$((tenths % 10))"
+}
 
 imds() {  # imds PATH: a value from the instance metadata service (IMDSv2)
     local token
@@ -59,6 +81,9 @@ pull_image() {
     return 1
 }
 
+# ------------------------------------------------------------------------------------------------
+# Start-up: the only part `--start-only` runs.
+
 write_env_file() {
     # Read by `docker run --env-file` (one NAME=value a line, taken literally); only root reads it:
     # the Redis URL may carry a password.
@@ -66,7 +91,7 @@ write_env_file() {
     (
         umask 077
         cat >"$ENV_FILE" <<EOF
-GUNICORN_BIND=0.0.0.0:$APP_PORT
+GUNICORN_BIND=$BIND_HOST:$APP_PORT
 WEB_CONCURRENCY=$WEB_CONCURRENCY
 LOOKSLIKE_TRUSTED_PROXIES=1
 LOOKSLIKE_PUBLIC_URL=$PUBLIC_URL
@@ -78,37 +103,115 @@ EOF
     )
 }
 
-start_container() {
-    local instance_id
-    instance_id=$(imds instance-id)
+start_with_docker() {
+    local logging=()
+    if [[ -n ${LOG_GROUP:-} ]]; then
+        logging=(--log-driver awslogs --log-opt awslogs-region="$AWS_REGION" --log-opt awslogs-group="$LOG_GROUP"
+            --log-opt awslogs-stream="$(imds instance-id)")
+    fi
     docker rm -f lookslike >/dev/null 2>&1 || true
     # Galleries in a volume: a gallery fetched from GALLERY_URL survives a container restart.
     docker run --detach --name lookslike --restart unless-stopped \
         --publish "$APP_PORT:$APP_PORT" \
         --env-file "$ENV_FILE" \
         --volume lookslike-galleries:/srv/lookslike/instance/galleries \
-        --log-driver awslogs \
-        --log-opt awslogs-region="$AWS_REGION" \
-        --log-opt awslogs-group="$LOG_GROUP" \
-        --log-opt awslogs-stream="$instance_id" \
+        "${logging[@]}" \
         "$IMAGE"
 }
 
-wait_ready() {
-    local deadline=$((SECONDS + READY_TIMEOUT_S))
-    until curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$APP_PORT/readyz"; do
-        if ((SECONDS >= deadline)); then
-            log "/readyz not ready after ${READY_TIMEOUT_S}s; last lines of the container:"
-            docker logs --tail 30 lookslike 2>&1 || true
-            return 1
-        fi
-        sleep 5
-    done
-    log "ready after ${SECONDS}s"
+stop_buildah_container() {  # the server a previous start left in RUN_DIR, if any
+    local pid ctr
+    pid=$(cat "$RUN_DIR/pid" 2>/dev/null || true)
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM -- "-$pid" 2>/dev/null || true
+        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    ctr=$(cat "$RUN_DIR/container" 2>/dev/null || true)
+    if [[ -n $ctr ]]; then buildah rm "$ctr" >/dev/null 2>&1 || true; fi
+    rm -f "$RUN_DIR/pid" "$RUN_DIR/container"
 }
 
+start_with_buildah() {
+    local ctr line settings=() cmd=()
+    mkdir -p "$RUN_DIR"
+    stop_buildah_container
+    # docker's --env-file rules: NAME=value taken literally; blank lines and # comments skipped.
+    while IFS= read -r line; do
+        if [[ -n $line && $line != \#* ]]; then settings+=(--env "$line"); fi
+    done <"$ENV_FILE"
+    mapfile -t cmd < <(buildah inspect --type image \
+        --format '{{range .Docker.Config.Entrypoint}}{{println .}}{{end}}{{range .Docker.Config.Cmd}}{{println .}}{{end}}' \
+        "$IMAGE")
+    ((${#cmd[@]})) || { log "$IMAGE has no CMD"; return 1; }
+    ctr=$(buildah from --quiet --pull-never "$IMAGE")
+    echo "$ctr" >"$RUN_DIR/container"
+    # buildah run takes the image's USER, WORKDIR and ENV; setsid gives the server a process group of
+    # its own, which stop_buildah_container (or the caller) stops as a whole.
+    setsid buildah run --isolation chroot "${settings[@]}" "$ctr" -- "${cmd[@]}" \
+        </dev/null >"$RUN_DIR/server.log" 2>&1 &
+    echo "$!" >"$RUN_DIR/pid"
+}
+
+start_container() {
+    case $CONTAINER_RUNNER in
+        docker) start_with_docker ;;
+        buildah) start_with_buildah ;;
+        *) log "CONTAINER_RUNNER must be docker or buildah, not '$CONTAINER_RUNNER'"; return 1 ;;
+    esac
+}
+
+container_alive() {  # false once a buildah-run server has exited (docker restarts its own)
+    [[ $CONTAINER_RUNNER != buildah ]] || kill -0 "$(cat "$RUN_DIR/pid")" 2>/dev/null
+}
+
+container_logs() {
+    if [[ $CONTAINER_RUNNER == buildah ]]; then
+        tail -n 30 "$RUN_DIR/server.log" 2>&1 || true
+    else
+        docker logs --tail 30 lookslike 2>&1 || true
+    fi
+}
+
+wait_ready() {
+    # 503 while the networks load and the gallery is fetched and verified; 503 with "status":
+    # "failed" when that failed for good (the message names the URL and the reason): no point waiting.
+    local started=$EPOCHREALTIME deadline=$((SECONDS + READY_TIMEOUT_S)) answer
+    while true; do
+        answer=$(curl -sS --max-time 5 -w '\n%{http_code}' "http://127.0.0.1:$APP_PORT/readyz" 2>/dev/null || true)
+        if [[ ${answer##*$'\n'} == 200 ]]; then
+            log "ready after $(since "$started")s: ${answer%$'\n'*}"
+            return 0
+        fi
+        if [[ $answer =~ \"status\":\ ?\"failed\" ]]; then
+            log "start-up failed after $(since "$started")s: ${answer%$'\n'*}"
+            container_logs
+            return 1
+        fi
+        if ! container_alive; then
+            log "the server exited before it was ready; its last lines:"
+            container_logs
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            log "/readyz not ready after ${READY_TIMEOUT_S}s; last lines of the container:"
+            container_logs
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+start_server() {
+    write_env_file
+    start_container
+    wait_ready
+}
+
+# ------------------------------------------------------------------------------------------------
+
 signal() {  # signal 0|1: report success or failure to CloudFormation
-    if [[ -n ${STACK_NAME:-} ]]; then
+    if [[ $START_ONLY == 0 && -n ${STACK_NAME:-} ]]; then
         /opt/aws/bin/cfn-signal --exit-code "$1" --stack "$STACK_NAME" --resource "$SIGNAL_RESOURCE" \
             --region "$AWS_REGION" || log "cfn-signal failed"
     fi
@@ -123,14 +226,23 @@ on_exit() {
 }
 
 main() {
+    if [[ ${1:-} == --start-only ]]; then
+        START_ONLY=1
+    elif [[ -n ${1:-} ]]; then
+        log "unknown argument '$1' (the one argument taken is --start-only)"
+        return 2
+    fi
     : "${IMAGE:?}" "${GALLERY_URL?}" "${GALLERY_SHA256?}" "${RATE_LIMIT_STORAGE_URI:?}" "${RATE_LIMIT:?}" \
-        "${PUBLIC_URL?}" "${WEB_CONCURRENCY:?}" "${LOG_GROUP:?}" "${AWS_REGION:?}"
+        "${PUBLIC_URL?}" "${WEB_CONCURRENCY:?}"
     trap on_exit EXIT
+    if ((START_ONLY)); then
+        start_server
+        return
+    fi
+    : "${LOG_GROUP:?}" "${AWS_REGION:?}"
     install_docker
     pull_image
-    write_env_file
-    start_container
-    wait_ready
+    start_server
     signal 0
 }
 
