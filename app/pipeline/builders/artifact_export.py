@@ -1,8 +1,9 @@
 """`flask gallery export`: a gallery version and what serves it as one artifact (format: galleries/artifact.py).
 
 Also the embedding model's identity, which an import compares with the served network's: the
-sha256 of the FaceNet files (the ONNX network and the Keras weights it was converted from) and the
-settings that shape an embedding.
+sha256 of the FaceNet files (the ONNX network and the Keras weights it was converted from, the
+latter from SHA256SUMS where the serving image no longer holds the file) and the settings that
+shape an embedding.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.pipeline.galleries.artifact import (
 )
 from app.pipeline.galleries.reader import Gallery, pipeline_settings
 from app.pipeline.galleries.takedowns import TAKEDOWNS_FILE
+from app.pipeline.networks.checksums import read_checksums
 from app.pipeline.networks.runtime import onnx_path
 from app.pipeline.scoring.learned_scorers import ENCODED_PREFIX
 
@@ -53,7 +55,17 @@ def served_model(weights_path: str, runtime: str, config: dict) -> dict:
     path = network_files(weights_path)[0 if runtime == "onnx" else 1]
     if not os.path.isfile(path):
         raise FileNotFoundError(f"the FaceNet network {path} is missing: run `flask weights fetch`")
-    return {"network": os.path.basename(path), "sha256": cached_sha256(path), "pipeline": pipeline_settings(config)}
+    return {"network": os.path.basename(path), "sha256": cached_sha256(path), "pipeline": pipeline_settings(config),
+            "weights_sha256": weights_sha256(weights_path)}
+
+
+def weights_sha256(weights_path: str) -> str | None:
+    """sha256 of the Keras weights every converted network comes from: recorded in SHA256SUMS when they were
+    fetched (the serving image keeps the record, not the file), else the file's; None when neither is there."""
+    recorded = read_checksums(os.path.dirname(weights_path)).get(os.path.basename(weights_path))
+    if recorded:
+        return recorded
+    return cached_sha256(weights_path) if os.path.isfile(weights_path) else None
 
 
 def recorded_model(weights_path: str, gallery: Gallery) -> dict:
@@ -61,7 +73,7 @@ def recorded_model(weights_path: str, gallery: Gallery) -> dict:
     present = [p for p in network_files(weights_path) if os.path.isfile(p)]
     return {"model": gallery.manifest.get("embedding", {}).get("model"),
             "networks": {os.path.basename(p): cached_sha256(p) for p in present},
-            "pipeline": gallery.manifest.get("pipeline")}
+            "weights_sha256": weights_sha256(weights_path), "pipeline": gallery.manifest.get("pipeline")}
 
 
 def _tree(folder: str, prefix: str, skip=lambda name: False) -> list[tuple[str, str]]:

@@ -93,13 +93,17 @@ def read_meta(data: bytes, source: str) -> dict:
 def model_mismatch(recorded: dict, served: dict) -> str | None:
     """Why the artifact's embeddings would not match this server's queries (naming both models), or None.
 
-    `recorded`: {"networks": {file name: sha256}, "pipeline": {...}} from artifact.json; `served`:
-    {"network": file name, "sha256": ..., "pipeline": {...}} of the network this server runs.
+    `recorded`: {"networks": {file name: sha256}, "weights_sha256", "pipeline": {...}} from artifact.json;
+    `served`: {"network": file name, "sha256": ..., "weights_sha256", "pipeline": {...}} of the network this
+    server runs. The same network file, or the same Keras weights: each conversion to ONNX gives other
+    bytes, and `flask weights fetch` checks every one against the Keras network on photos, so two
+    conversions of the same weights embed alike.
     """
     networks = recorded.get("networks") or {}
-    theirs = ", ".join(f"{n} sha256 {h}" for n, h in sorted(networks.items())) or "no network recorded"
-    ours = f"{served['network']} sha256 {served['sha256']}"
-    if networks.get(served["network"]) != served["sha256"]:
+    same_weights = recorded.get("weights_sha256") and recorded.get("weights_sha256") == served.get("weights_sha256")
+    if networks.get(served["network"]) != served["sha256"] and not same_weights:
+        theirs = ", ".join(f"{n} sha256 {h}" for n, h in sorted(networks.items())) or "no network recorded"
+        ours = f"{served['network']} sha256 {served['sha256']}"
         return (f"the artifact's embeddings were made by {theirs}; this server runs {ours}, so they would not "
                 "match its queries. Import refused, nothing changed: install the same network here (`flask "
                 "weights fetch`, the same RUNTIME) or export the gallery from a server that runs this one.")

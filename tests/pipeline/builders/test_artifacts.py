@@ -198,6 +198,20 @@ def test_embeddings_of_another_network_are_refused_naming_both(source, served, t
             model=served_model(WEIGHTS, "onnx", changed), config=changed)
 
 
+def test_another_conversion_of_the_same_weights_is_accepted(source, tmp_path):
+    """A new image converts FaceNet again (other ONNX bytes) from the same Keras weights, whose sha256 its
+    SHA256SUMS keeps although the image holds no Keras file: the gallery of the last image still serves."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "facenet.onnx").write_bytes(b"another conversion")
+    ours = served_model(WEIGHTS, "onnx", DEFAULTS)["weights_sha256"]
+    (weights / "SHA256SUMS").write_text(f"{ours}  facenet_keras.weights.h5\n")
+    other = served_model(str(weights / "facenet_keras.weights.h5"), "onnx", DEFAULTS)
+    assert other["sha256"] != this_server()["sha256"] and other["weights_sha256"] == ours
+    result = do_import(source["artifact"], tmp_path / "target", model=other)
+    assert (result.version, result.rows) == (source["gallery"].version, len(source["gallery"]))
+
+
 def test_a_gallery_that_fails_its_checks_is_refused(source, served, tmp_path):
     def damage(info, data):
         if info.name == "artifact.json":  # a consistent artifact of a broken gallery: labels out of range
