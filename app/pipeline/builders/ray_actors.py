@@ -30,7 +30,8 @@ from app.pipeline.networks.runtime import resolve_runtime
 from app.pipeline.serving.engine_loading import require_weights
 
 RAY_INSTALL = "pip install -r requirements-ray.txt"
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The checkout (app/pipeline/builders/ -> three folders up), which the workers import the app from.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def import_ray():
