@@ -2,9 +2,12 @@
 // Storage keeps them for the next visits) and each checked against the sha256 the server rendered
 // into the page before it is used. ONNX Runtime Web's module is imported from its content-named URL,
 // which the page preloads with Subresource Integrity, and is handed the checked WebAssembly itself.
+// It runs on as many threads as the server allows (PRIVATE_THREADS) where the page is cross-origin
+// isolated, else on one.
 
 const CACHE = "lookslike-private";
 const FILES = ["wasm", "pnet", "rnet", "onet", "facenet"];
+const AUTO_THREADS = 4; // "auto": the cores, at most 4, as ONNX Runtime's own default caps them
 const NAMES = { wasm: "ONNX Runtime", pnet: "face finder (1 of 3)", rnet: "face finder (2 of 3)",
                 onet: "face finder (3 of 3)", facenet: "face measurer" };
 // The smallest WebAssembly module that uses a SIMD instruction: a function returning v128.const 0.
@@ -26,6 +29,14 @@ export function unsupported() {
   if (!window.isSecureContext || !crypto.subtle) return "it needs a secure (https) connection to this site";
   if (typeof OffscreenCanvas !== "function") return "your browser lacks OffscreenCanvas";
   return "";
+}
+
+// Threads for ONNX Runtime: they need SharedArrayBuffer, which browsers give only to cross-origin
+// isolated pages; elsewhere (no isolation headers, or a proxy that drops them) one thread.
+export function threadCount(wanted) {
+  if (!self.crossOriginIsolated || !wanted) return 1;
+  const cores = navigator.hardwareConcurrency || 1;
+  return Math.max(1, Math.min(wanted === "auto" ? AUTO_THREADS : wanted, cores));
 }
 
 async function sha256(buffer) {
@@ -92,7 +103,8 @@ async function prune(cache, assets) {
   }
 }
 
-// Download and check everything, then start ONNX Runtime: resolves to run(name, data, dims) -> outputs by name.
+// Download and check everything, then start ONNX Runtime: resolves to {run, backend, threads}, where
+// run(name, data, dims) resolves to the outputs by name.
 export async function loadNetworks(manifest, onProgress) {
   const assets = manifest.assets;
   const total = FILES.reduce((sum, role) => sum + assets[role].bytes, 0);
@@ -113,7 +125,7 @@ export async function loadNetworks(manifest, onProgress) {
     throw new AssetError("ONNX Runtime could not be loaded (its integrity check failed or it was blocked)");
   }
   ort.env.wasm.wasmBinary = bodies.wasm;
-  ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which this site does not ask for
+  ort.env.wasm.numThreads = threadCount(manifest.threads);
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
   const sessions = {};
@@ -136,5 +148,5 @@ export async function loadNetworks(manifest, onProgress) {
   for (const [name, side] of [["pnet", 12], ["rnet", 24], ["onet", 48], ["facenet", 160]]) {
     await run(name, new Float32Array(side * side * 3), [1, side, side, 3]);
   }
-  return run;
+  return { run, backend: "wasm", threads: ort.env.wasm.numThreads };
 }
