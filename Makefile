@@ -64,7 +64,7 @@ $(ORT_DIST)/.checked: $(ORT_SUMS)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
 	npm install --prefix build/npm --no-audit --no-fund --silent $(ORT_WEB)
 	cd $(ORT_DIST) && sha256sum --check --quiet $(CURDIR)/$(ORT_SUMS)
-	gzip -9 -n -k -f $(ORT_DIST)/ort-wasm-simd-threaded.wasm
+	gzip -9 -n -k -f $(ORT_DIST)/ort-wasm-simd-threaded.wasm $(ORT_DIST)/ort-wasm-simd-threaded.jsep.wasm
 	touch $@
 
 browser-runtime:  ## ONNX Runtime Web from npm for private mode (pinned, checksums checked; the app serves it, no CDN)

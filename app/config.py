@@ -242,6 +242,8 @@ DEFAULTS: dict[str, Any] = {
     # Above one, every response carries cross-origin isolation headers (COOP, COEP, CORP), which
     # browsers require for threads and which stop this site's pages embedding other sites' content.
     "PRIVATE_THREADS": 0,
+    # WebGPU there where the browser offers an adapter (ONNX Runtime Web's JSEP build); else WebAssembly.
+    "PRIVATE_WEBGPU": False,
     # --- metrics and logs -----------------------------------------------------------------
     # /metrics (Prometheus text format) is served when true.
     "METRICS_ENABLED": True,

@@ -1,4 +1,4 @@
-"""Private mode on threads (PRIVATE_THREADS) in real Chromium.
+"""Private mode on threads (PRIVATE_THREADS) and WebGPU (PRIVATE_WEBGPU) in real Chromium.
 
 With threads the server sends the cross-origin isolation headers; the page must then be isolated,
 run ONNX Runtime on more than one thread, give the one-thread embedding, and still load everything
@@ -60,7 +60,7 @@ def test_threads_give_the_one_thread_embedding(new_page, private_server, threads
     cores = many.evaluate("navigator.hardwareConcurrency")
     if cores < 2:
         pytest.skip(f"Chromium reports {cores} core: no second thread to run")
-    # "auto": the cores, at most 4.
+    # "auto": the cores, at most 4; no WebGPU adapter in this Chromium, so WebAssembly.
     assert many.evaluate("window.LooksLikePrivate.runtime") == {"backend": "wasm", "threads": min(cores, 4)}
     assert len(many.workers) >= 1  # ONNX Runtime's thread pool: Web Workers beside the page
     path = val_photo(*PHOTO)
@@ -129,3 +129,28 @@ def test_the_webcam_works_on_an_isolated_page(playwright_driver, threads_server)
     finally:
         browser.close()
 
+
+@pytest.mark.slow
+def test_webgpu_where_chromium_offers_an_adapter(playwright_driver, private_server, threads_server):
+    """WebGPU: headless Chromium offers an adapter only with --enable-unsafe-webgpu, and here only
+    SwiftShader's (a GPU emulated on the CPU, minutes per match): the page must still get the
+    WebAssembly embedding."""
+    browser = launch(playwright_driver, ["--enable-unsafe-webgpu"])
+    try:
+        ctx = browser.new_context()
+        ctx.set_default_timeout(READY_S * 1000)
+        page = ctx.new_page()
+        page.goto(threads_server + "/")
+        if not page.evaluate("async () => !!(navigator.gpu && await navigator.gpu.requestAdapter())"):
+            pytest.skip("this Chromium offers no WebGPU adapter, even with --enable-unsafe-webgpu")
+        watch = PageWatch()
+        watch.attach(page)
+        open_private(page, threads_server)
+        assert page.evaluate("window.LooksLikePrivate.runtime.backend") == "webgpu"
+        wasm = ctx.new_page()
+        open_private(wasm, private_server)
+        path = val_photo(*PHOTO)
+        assert cosine(embedding(wasm, path), embedding(page, path)) >= 0.9999
+        watch.check()
+    finally:
+        browser.close()
