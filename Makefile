@@ -194,8 +194,8 @@ bench-crops: setup  ## bench/crop_variants.py: LFW verification accuracy per cro
 	$(BIN)/python bench/crop_variants.py --markdown $(TABLES)/crop_variants.md
 	$(PAGE)
 
-bench-private: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate  ## bench/private_speed.py: private mode in headless Chromium (1 MP photo; first and second visit)
-	$(BROWSER_VENV)/bin/python bench/private_speed.py --markdown $(TABLES)/private_speed.md
+bench-private: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate  ## bench/private_speed.py: private mode in headless Chromium (1 MP photo; 1 thread, threads, WebGPU; first and second visit)
+	$(BROWSER_VENV)/bin/python bench/private_speed.py --webgpu --markdown $(TABLES)/private_speed.md
 	$(PAGE)
 
 # The page is rebuilt after each table so the suite's own check of it passes during the next runs.
