@@ -69,7 +69,7 @@ def cross_origin_isolated(config) -> bool:
 
 
 def isolation_headers(headers) -> None:
-    """COOP and COEP make our pages cross-origin isolated (both are ignored on other responses).
+    """COOP and COEP make our pages and their workers cross-origin isolated (other responses ignore them).
     require-corp rather than credentialless: Safari knows only the former. CORP same-origin keeps
     other sites from loading our pages, scripts and networks into their own processes; the
     thumbnails go without it, since the API hands their URLs to other sites to show."""
