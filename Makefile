@@ -64,7 +64,7 @@ $(ORT_DIST)/.checked: $(ORT_SUMS)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
 	npm install --prefix build/npm --no-audit --no-fund --silent $(ORT_WEB)
 	cd $(ORT_DIST) && sha256sum --check --quiet $(CURDIR)/$(ORT_SUMS)
-	gzip -9 -n -k -f $(ORT_DIST)/ort-wasm-simd-threaded.wasm
+	gzip -9 -n -k -f $(ORT_DIST)/ort-wasm-simd-threaded.wasm $(ORT_DIST)/ort-wasm-simd-threaded.jsep.wasm
 	touch $@
 
 browser-runtime:  ## ONNX Runtime Web from npm for private mode (pinned, checksums checked; the app serves it, no CDN)
@@ -194,8 +194,8 @@ bench-crops: setup  ## bench/crop_variants.py: LFW verification accuracy per cro
 	$(BIN)/python bench/crop_variants.py --markdown $(TABLES)/crop_variants.md
 	$(PAGE)
 
-bench-private: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate  ## bench/private_speed.py: private mode in headless Chromium (1 MP photo; first and second visit)
-	$(BROWSER_VENV)/bin/python bench/private_speed.py --markdown $(TABLES)/private_speed.md
+bench-private: setup chromium browser-runtime $(BROWSER_VENV)/bin/activate  ## bench/private_speed.py: private mode in headless Chromium (1 MP photo; 1 thread, threads, WebGPU; first and second visit)
+	$(BROWSER_VENV)/bin/python bench/private_speed.py --webgpu --markdown $(TABLES)/private_speed.md
 	$(PAGE)
 
 # The page is rebuilt after each table so the suite's own check of it passes during the next runs.

@@ -238,6 +238,12 @@ DEFAULTS: dict[str, Any] = {
     # browser can and the networks' browser copies (`flask weights fetch`) and ONNX Runtime Web
     # (`make browser-runtime`) are installed; else it uploads the photo (docs/private-mode.md).
     "PRIVATE_MODE": True,
+    # ONNX Runtime Web's threads there: 0 or 1 (one), N, or "auto" (the browser's cores, at most 4).
+    # Above one, every response carries cross-origin isolation headers (COOP, COEP, CORP), which
+    # browsers require for threads and which stop this site's pages embedding other sites' content.
+    "PRIVATE_THREADS": 0,
+    # WebGPU there where the browser offers an adapter (ONNX Runtime Web's JSEP build); else WebAssembly.
+    "PRIVATE_WEBGPU": False,
     # --- metrics and logs -----------------------------------------------------------------
     # /metrics (Prometheus text format) is served when true.
     "METRICS_ENABLED": True,

@@ -186,3 +186,13 @@ def flag(value: Any) -> bool:
 def number(value: Any) -> float:
     """A setting read as a number; None or empty (no limit, as Flask reads MAX_CONTENT_LENGTH) is infinite."""
     return float("inf") if value in (None, "") else float(value)
+
+
+def thread_count(value: Any, name: str) -> int | str:
+    """A setting read as a number of threads: "auto", or a whole number (0 and 1 both mean one thread)."""
+    text = str(value).strip().lower() if not isinstance(value, bool) else ""
+    if text == "auto":
+        return "auto"
+    if text.isdigit():
+        return max(int(text), 1)
+    raise ValueError(f'{name} must be a whole number or "auto", not {value!r}')

@@ -1,10 +1,17 @@
-"""Open to other sites, closed to abuse: CORS allowlist, proxies, public URLs, security headers."""
+"""Open to other sites, closed to abuse: CORS allowlist, proxies, public URLs, security headers.
+
+With PRIVATE_THREADS above one, every response also carries the cross-origin isolation headers:
+browsers give a page SharedArrayBuffer, which ONNX Runtime Web's threads need, only when it is
+cross-origin isolated.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request, url_for
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.settings import thread_count
 
 API_HEADERS = ["Content-Type", "X-API-Key", "Authorization"]
 EXPOSED_HEADERS = ["Retry-After", "Server-Timing", "X-RateLimit-Limit", "X-RateLimit-Remaining",
@@ -51,8 +58,30 @@ def public_url(endpoint: str, **values) -> str:
     return path
 
 
+def private_threads(config) -> int | str:
+    """PRIVATE_THREADS as the page is told it: "auto" or a number of threads (1: no isolation)."""
+    return thread_count(config["PRIVATE_THREADS"], "PRIVATE_THREADS")
+
+
+def cross_origin_isolated(config) -> bool:
+    """True when the pages ask to be cross-origin isolated (PRIVATE_THREADS above one thread)."""
+    return private_threads(config) != 1
+
+
+def isolation_headers(headers) -> None:
+    """COOP and COEP make our pages and their workers cross-origin isolated (other responses ignore them).
+    require-corp rather than credentialless: Safari knows only the former. CORP same-origin keeps
+    other sites from loading our pages, scripts and networks into their own processes; the
+    thumbnails go without it, since the API hands their URLs to other sites to show."""
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Embedder-Policy", "require-corp")
+    if request.endpoint != "web.gallery_image":
+        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+
+
 def security_headers(response: Response) -> Response:
-    """CSP, nosniff, frame-ancestors, Referrer-Policy and Permissions-Policy on every response."""
+    """CSP, nosniff, frame-ancestors, Referrer-Policy and Permissions-Policy on every response, and
+    the cross-origin isolation headers when PRIVATE_THREADS asks for threads."""
     config = current_app.config
     headers = response.headers
     headers.setdefault("Content-Security-Policy", config["CONTENT_SECURITY_POLICY"])
@@ -61,11 +90,14 @@ def security_headers(response: Response) -> Response:
                        else "SAMEORIGIN")
     headers.setdefault("Referrer-Policy", config["REFERRER_POLICY"])
     headers.setdefault("Permissions-Policy", config["PERMISSIONS_POLICY"])
+    if cross_origin_isolated(config):
+        isolation_headers(headers)
     return response
 
 
 def init_app(app: Flask) -> None:
     """Security headers and CORS on responses; ProxyFix when proxies are trusted."""
+    private_threads(app.config)  # a PRIVATE_THREADS that is no number fails here, not on every response
     app.after_request(security_headers)
     init_cors(app)
     init_proxies(app)

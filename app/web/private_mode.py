@@ -12,6 +12,7 @@ from flask import Blueprint, abort, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
 from app.extensions import get_browser_assets, get_engine
+from app.http.security import private_threads
 from app.pipeline.errors import StartupError
 from app.pipeline.serving.browser_assets import page_manifest
 from app.web.scripts import module_scripts
@@ -47,8 +48,10 @@ def private_manifest() -> dict:
         model = engine.embedding_model()
     except (OSError, StartupError):
         return {"available": False, "reason": "the server's face network is not installed"}
-    return page_manifest(assets, model, lambda name: url_for("private.asset", name=name),
-                         url_for("web.match_embedding"))
+    manifest = page_manifest(assets, model, lambda name: url_for("private.asset", name=name),
+                             url_for("web.match_embedding"))
+    # ONNX Runtime's threads: "auto" or a number; the page uses one unless it is cross-origin isolated.
+    return {**manifest, "threads": private_threads(current_app.config)} if manifest["available"] else manifest
 
 
 @bp.app_context_processor

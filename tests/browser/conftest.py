@@ -82,6 +82,14 @@ def private_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def threads_server(tmp_path_factory):
+    """Private mode on ONNX Runtime's threads (PRIVATE_THREADS=auto): the pages cross-origin isolated,
+    with the JSEP build served too (PRIVATE_WEBGPU) for browsers that offer WebGPU."""
+    yield from serve(tmp_path_factory, "threads_server", {"LOOKSLIKE_PRIVATE_THREADS": "auto",
+                                                          "LOOKSLIKE_PRIVATE_WEBGPU": "true"})
+
+
+@pytest.fixture(scope="session")
 def playwright_driver():
     """Playwright, started once; assertions wait up to 30 s (a match takes seconds on a busy CI box)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (make test-browser)")

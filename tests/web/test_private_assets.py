@@ -100,6 +100,32 @@ def test_assets_are_content_named_cached_for_good_and_gzipped(assets_app):
     assert client.get("/assets/..%2Fmanifest.json").status_code == 404
 
 
+def test_the_page_is_told_how_many_threads(make_app, assets_app):
+    assert manifest_of(assets_app.test_client().get("/").get_data(as_text=True))["threads"] == 1
+    for setting, told in ((0, 1), (3, 3), ("auto", "auto")):
+        client = make_app(PRIVATE_THREADS=setting).test_client()
+        manifest = manifest_of(client.get("/").get_data(as_text=True))
+        assert manifest["threads"] == told
+        wasm = client.get(manifest["assets"]["wasm"]["url"])  # the assets are isolated like the page
+        assert wasm.status_code == 200
+        assert wasm.headers.get("Cross-Origin-Resource-Policy") == (None if told == 1 else "same-origin")
+
+
+def test_webgpu_adds_the_jsep_build_without_changing_the_download(make_app, assets_app):
+    plain = manifest_of(assets_app.test_client().get("/").get_data(as_text=True))
+    client = make_app(PRIVATE_WEBGPU=True).test_client()
+    manifest = manifest_of(client.get("/").get_data(as_text=True))
+    assert set(manifest["assets"]) == set(plain["assets"]) | {"webgpu_module", "webgpu_wasm"}
+    assert manifest["download_bytes"] == plain["download_bytes"]  # the WebAssembly path's, as before
+    module, wasm = manifest["assets"]["webgpu_module"], manifest["assets"]["webgpu_wasm"]
+    assert module["integrity"].startswith("sha384-") and "ort.bundle.min-" in module["url"]
+    assert "jsep" in wasm["url"] and wasm["sha256"][:12] in wasm["url"]
+    packed = client.get(wasm["url"], headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip" and packed.mimetype == "application/wasm"
+    assert hashlib.sha256(gzip.decompress(packed.data)).hexdigest() == wasm["sha256"]
+    assert client.get(module["url"]).mimetype == "text/javascript"
+
+
 @pytest.mark.parametrize("overrides, reason", [
     ({"PRIVATE_MODE": False}, "turned off on this server"),
     ({"BROWSER_RUNTIME_DIR": "/nonexistent"}, "has not installed ONNX Runtime Web"),

@@ -5,7 +5,8 @@ ONNX Runtime Web comes from npm (`make browser-runtime`) and is served only when
 the pinned checksums (scripts/onnxruntime-web.sha256). Every file is served under a name that
 holds its sha256, so a browser may keep it for good, and the page checks each file's sha256 before
 using it. When anything is missing, `reason` says why in words for visitors and `fix` what an
-operator runs; the page then offers the upload only.
+operator runs; the page then offers the upload only. With PRIVATE_WEBGPU, ONNX Runtime Web's JSEP
+build (its WebGPU execution provider) is served as well, for the browsers that offer an adapter.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from app.pipeline.networks.browser_copies import MTCNN, browser_dir, read_manifest, stale_copies
 
 RUNTIME_FILES = {"module": "ort.wasm.bundle.min.mjs", "wasm": "ort-wasm-simd-threaded.wasm"}
+WEBGPU_FILES = {"webgpu_module": "ort.bundle.min.mjs", "webgpu_wasm": "ort-wasm-simd-threaded.jsep.wasm"}
 MIME = {".onnx": "application/octet-stream", ".mjs": "text/javascript", ".wasm": "application/wasm"}
 
 
@@ -103,10 +105,11 @@ def network_assets(weights_dir: str, assets: BrowserAssets) -> None:
         assets.roles[role] = entry["file"]
 
 
-def runtime_assets(runtime_dir: str, sums_path: str, assets: BrowserAssets) -> None:
-    """Add ONNX Runtime Web's module and WebAssembly, content-named, when they match their pinned sums."""
+def runtime_assets(runtime_dir: str, sums_path: str, assets: BrowserAssets, files: dict[str, str]) -> None:
+    """Add ONNX Runtime Web's modules and WebAssembly (files: role -> file name), content-named, when they
+    match their pinned sums."""
     pinned = pinned_sums(sums_path)
-    for role, file in RUNTIME_FILES.items():
+    for role, file in files.items():
         path = os.path.join(runtime_dir, file)
         if not os.path.isfile(path):
             assets.reason = "this server has not installed ONNX Runtime Web, which runs the networks in the browser"
@@ -134,7 +137,8 @@ def load_browser_assets(weights_dir: str, runtime_dir: str, sums_path: str, conf
     else:
         network_assets(weights_dir, assets)
         if assets.available:
-            runtime_assets(runtime_dir, sums_path, assets)
+            files = {**RUNTIME_FILES, **(WEBGPU_FILES if config["PRIVATE_WEBGPU"] else {})}
+            runtime_assets(runtime_dir, sums_path, assets, files)
     if not assets.available:
         assets.by_name.clear()
         assets.roles.clear()
@@ -152,7 +156,8 @@ def page_manifest(assets: BrowserAssets, model: dict, url_of, match_url: str) ->
         return {**item, "integrity": asset.integrity} if asset.integrity else item
 
     roles = (*MTCNN, "facenet", "module", "wasm")
+    extra = tuple(role for role in WEBGPU_FILES if role in assets.roles)  # only with PRIVATE_WEBGPU
     return {"available": True, "reason": "", "match_url": match_url,
             "model": {k: model[k] for k in ("id", "dimension", "settings")},
-            "assets": {role: entry(role) for role in roles},
+            "assets": {role: entry(role) for role in roles + extra},
             "download_bytes": sum(assets.role(r).size for r in roles if r != "module")}

@@ -2,11 +2,15 @@
 // Storage keeps them for the next visits) and each checked against the sha256 the server rendered
 // into the page before it is used. ONNX Runtime Web's module is imported from its content-named URL,
 // which the page preloads with Subresource Integrity, and is handed the checked WebAssembly itself.
+// It runs on as many threads as the server allows (PRIVATE_THREADS) where the page is cross-origin
+// isolated, else on one; and on WebGPU instead where the server allows it (PRIVATE_WEBGPU) and the
+// browser offers an adapter, with ONNX Runtime's JSEP build (its own module and WebAssembly).
 
 const CACHE = "lookslike-private";
 const FILES = ["wasm", "pnet", "rnet", "onet", "facenet"];
-const NAMES = { wasm: "ONNX Runtime", pnet: "face finder (1 of 3)", rnet: "face finder (2 of 3)",
-                onet: "face finder (3 of 3)", facenet: "face measurer" };
+const AUTO_THREADS = 4; // "auto": the cores, at most 4, as ONNX Runtime's own default caps them
+const NAMES = { wasm: "ONNX Runtime", webgpu_wasm: "ONNX Runtime", pnet: "face finder (1 of 3)",
+                rnet: "face finder (2 of 3)", onet: "face finder (3 of 3)", facenet: "face measurer" };
 // The smallest WebAssembly module that uses a SIMD instruction: a function returning v128.const 0.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0,
                                    253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]);
@@ -26,6 +30,35 @@ export function unsupported() {
   if (!window.isSecureContext || !crypto.subtle) return "it needs a secure (https) connection to this site";
   if (typeof OffscreenCanvas !== "function") return "your browser lacks OffscreenCanvas";
   return "";
+}
+
+// Threads for ONNX Runtime: they need SharedArrayBuffer, which browsers give only to cross-origin
+// isolated pages; elsewhere (no isolation headers, or a proxy that drops them) one thread.
+export function threadCount(wanted) {
+  if (!self.crossOriginIsolated || !wanted) return 1;
+  const cores = navigator.hardwareConcurrency || 1;
+  return Math.max(1, Math.min(wanted === "auto" ? AUTO_THREADS : wanted, cores));
+}
+
+// The browser's WebGPU adapter, or null where it offers none.
+async function gpuAdapter() {
+  try {
+    return navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+  } catch (err) {
+    return null;
+  }
+}
+
+// Preload a module with its integrity, as the page does for the WebAssembly build's: a later import
+// of that URL then gets this checked copy, or fails when the check did.
+function preload(asset) {
+  return new Promise((resolve, reject) => {
+    const link = Object.assign(document.createElement("link"),
+      { rel: "modulepreload", href: asset.url, integrity: asset.integrity });
+    link.addEventListener("load", resolve);
+    link.addEventListener("error", reject);
+    document.head.append(link);
+  });
 }
 
 async function sha256(buffer) {
@@ -85,42 +118,48 @@ async function fetchChecked(cache, role, asset, onBytes) {
 }
 
 // Drop cached files the page no longer lists (earlier versions of the networks).
-async function prune(cache, assets) {
-  const wanted = new Set(FILES.map((role) => new URL(assets[role].url, location.href).href));
+async function prune(cache, assets, files) {
+  const wanted = new Set(files.map((role) => new URL(assets[role].url, location.href).href));
   for (const request of await cache.keys()) {
     if (!wanted.has(request.url)) await cache.delete(request);
   }
 }
 
-// Download and check everything, then start ONNX Runtime: resolves to run(name, data, dims) -> outputs by name.
+// Download and check everything, then start ONNX Runtime: resolves to {run, backend, threads}, where
+// run(name, data, dims) resolves to the outputs by name.
 export async function loadNetworks(manifest, onProgress) {
   const assets = manifest.assets;
-  const total = FILES.reduce((sum, role) => sum + assets[role].bytes, 0);
+  const adapter = assets.webgpu_wasm ? await gpuAdapter() : null;
+  const wasm = adapter ? "webgpu_wasm" : "wasm", module = adapter ? assets.webgpu_module : assets.module;
+  const files = FILES.map((role) => (role === "wasm" ? wasm : role));
+  const total = files.reduce((sum, role) => sum + assets[role].bytes, 0);
   let done = 0;
   const cache = await openCache();
   const bodies = {};
-  for (const role of FILES) {
+  for (const role of files) {
     bodies[role] = await fetchChecked(cache, role, assets[role], (n) => {
       done += n;
       onProgress(Math.min(done, total), total);
     });
   }
-  if (cache) await prune(cache, assets).catch(() => {});
+  if (cache) await prune(cache, assets, files).catch(() => {});
   let ort;
   try {
-    ort = await import(assets.module.url);
+    if (adapter) await preload(module);
+    ort = await import(module.url);
   } catch (err) {
     throw new AssetError("ONNX Runtime could not be loaded (its integrity check failed or it was blocked)");
   }
-  ort.env.wasm.wasmBinary = bodies.wasm;
-  ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which this site does not ask for
+  ort.env.wasm.wasmBinary = bodies[wasm];
+  ort.env.wasm.numThreads = threadCount(manifest.threads);
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
+  if (adapter) ort.env.webgpu.adapter = adapter;
   const sessions = {};
   try {
     for (const name of ["pnet", "rnet", "onet", "facenet"]) {
       sessions[name] = await ort.InferenceSession.create(new Uint8Array(bodies[name]),
-        { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+        { executionProviders: adapter ? ["webgpu", "wasm"] : ["wasm"], graphOptimizationLevel: "all" });
     }
   } catch (err) {
     throw new AssetError(`the face networks could not be started (${String(err && err.message || err).slice(0, 120)})`);
@@ -136,5 +175,5 @@ export async function loadNetworks(manifest, onProgress) {
   for (const [name, side] of [["pnet", 12], ["rnet", 24], ["onet", 48], ["facenet", 160]]) {
     await run(name, new Float32Array(side * side * 3), [1, side, side, 3]);
   }
-  return run;
+  return { run, backend: adapter ? "webgpu" : "wasm", threads: ort.env.wasm.numThreads };
 }

@@ -19,7 +19,7 @@ const settings = manifest.available ? manifest.model.settings : null;
 const THUMB = 360; // px of the face shown on the results page (app/web PAGE_FACE_SIZE)
 const ORDINALS = ["First", "Second", "Third"];
 const state = { loading: null, run: null, cascade: null, failed: "", done: 0, total: 0, timings: null,
-                listeners: new Set() };
+                runtime: null, listeners: new Set() };
 
 function notify() {
   state.listeners.forEach((listener) => listener());
@@ -33,7 +33,12 @@ function mb(bytes) {
 function start() {
   if (!state.loading) {
     state.loading = loadNetworks(manifest, (done, total) => { state.done = done; state.total = total; notify(); })
-      .then((run) => { state.run = run; state.cascade = new Cascade(run, settings); notify(); })
+      .then(({ run, backend, threads }) => {
+        state.run = run;
+        state.runtime = { backend, threads };
+        state.cascade = new Cascade(run, settings);
+        notify();
+      })
       .catch((err) => { state.failed = err.userMessage || String(err); notify(); throw err; });
   }
   return state.loading;
@@ -212,5 +217,6 @@ if (manifest.available) {
     analyze,
     get timings() { return state.timings; },
     get ready() { return !!state.run; },
+    get runtime() { return state.runtime; }, // {backend: "wasm" or "webgpu", threads}, once ready
   };
 }
