@@ -97,7 +97,7 @@ RUN set -e; cd /opt/onnxruntime-web; \
     fi; \
     for name in $(awk '{ print $2 }' SHA256SUMS); do cp "$dist/$name" .; done; \
     sha256sum --check --strict SHA256SUMS; \
-    gzip -9 -n -k ort-wasm-simd-threaded.wasm; \
+    gzip -9 -n -k ./*.wasm; \
     rm SHA256SUMS
 
 

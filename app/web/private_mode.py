@@ -8,7 +8,7 @@ loaded with Subresource Integrity.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, request, send_file, url_for
+from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
 from app.extensions import get_browser_assets, get_engine
