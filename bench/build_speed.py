@@ -6,7 +6,8 @@ Usage: python bench/build_speed.py [--photos 2000] [--workers 1,2] [--no-ray]
 Needs ../shared/data/lfw (the photos are linked into a temporary folder, whole identities, spread
 over the alphabet). Each build goes into its own temporary galleries folder (LOOKSLIKE_GALLERIES_DIR);
 the table gives the build's own summary (photos/s over the build, start-up of the networks
-included), the wall time of the whole command and its CPU time (all processes). From the rates it
+included), the wall time of the whole command and its CPU time (all its child processes: Ray's
+workers belong to Ray's own daemon, so the Ray row has none). From the rates it
 projects the builds of `flask gallery download imdb-wiki`: the photos of each subset on this machine
 (the best local rate) and on a Ray cluster (the Ray engine's rate per CPU, times the cluster's CPUs).
 The subsets' filters (one face, a real face score) and the quality loop leave out part of each
@@ -90,7 +91,8 @@ def main() -> None:
         ["engine", "photos/s (build summary)", "photos/s per CPU", "command wall s", "photos/s (command)",
          "CPU ms per photo"],
         [[label, f"{rate:.1f}", f"{rate / cpus:.1f}", f"{wall:.1f}", f"{photos / wall:.1f}",
-          f"{cpu / photos * 1000:.0f}"] for label, cpus, rate, wall, cpu in rows], caption))
+          "(Ray's workers: not counted)" if label.startswith("Ray") else f"{cpu / photos * 1000:.0f}"]
+         for label, cpus, rate, wall, cpu in rows], caption))
     local = max(rate for label, _, rate, _, _ in rows if label.startswith("local"))
     ray_rows = [rate / cpus for label, cpus, rate, _, _ in rows if label.startswith("Ray")]
     per_core = ray_rows[0] if ray_rows else None

@@ -38,11 +38,13 @@ HEADER = ["load", "sent", "ok req/s", "p50 ms", "p95 ms", "p99 ms", "503", "erro
 class Client:
     """Sends requests to one server and records (seconds, status) of each; status 0 = no answer."""
 
-    def __init__(self, url: str, bodies: list[tuple[bytes, str]], timeout: float = 30.0):
+    def __init__(self, url: str, bodies: list[tuple[bytes, str]], timeout: float = 30.0, keep_alive: bool = False):
         parts = urllib.parse.urlsplit(url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.bodies = bodies
         self.timeout = timeout
+        self.keep_alive = keep_alive  # each thread keeps its connection open, as a browser does
+        self._connections = threading.local()
         self.results: list[tuple[float, int]] = []
         self.retry_after = 1.0  # seconds; the last Retry-After the server sent
         self._lock = threading.Lock()
@@ -51,18 +53,23 @@ class Client:
     def request(self, method: str, path: str, body: bytes | None = None, ctype: str = "") -> tuple[float, int]:
         """One request on a fresh connection: (seconds, status)."""
         start = time.perf_counter()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn = getattr(self._connections, "conn", None) if self.keep_alive else None
+        conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        keep = False
         try:
             conn.request(method, path, body=body, headers={"Content-Type": ctype} if ctype else {})
             resp = conn.getresponse()
             resp.read()
             status = resp.status
+            keep = self.keep_alive and not resp.will_close
             if status == 503:
                 self.retry_after = float(resp.getheader("Retry-After") or 1)
         except (OSError, http.client.HTTPException):
             status = 0
         finally:
-            conn.close()
+            if not keep:
+                conn.close()
+            self._connections.conn = conn if keep else None
         return time.perf_counter() - start, status
 
     def match(self) -> int:
@@ -130,9 +137,10 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * values[min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))]
 
 
-def phase(name: str, url: str, bodies: list, run, seconds: float, server: Server | None) -> dict:
+def phase(name: str, url: str, bodies: list, run, seconds: float, server: Server | None,
+          keep_alive: bool = False) -> dict:
     """Run one load phase with a health probe beside it; returns its row."""
-    client = Client(url, bodies)
+    client = Client(url, bodies, keep_alive=keep_alive)
     probe = HealthProbe(Client(url, bodies))
     load0 = os.getloadavg()[0]
     cpu0 = cpu_seconds(server.pids()) if server else float("nan")
@@ -181,6 +189,9 @@ def main() -> None:
     ap.add_argument("--max-photos", type=int, default=50, help="photos taken, spread evenly over the folder")
     ap.add_argument("--mode", choices=("photo", "embedding"), default="photo",
                     help="what each request sends: the photo, or its face's embedding (private mode)")
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="each client keeps its connection open between requests (as a browser does); "
+                         "default: a new connection per request")
     ap.add_argument("--server-cpus", help="pin the server to these CPUs, e.g. 0 (a 1-vCPU instance; the "
                     "load generator keeps the others)")
     add_option(ap)
@@ -198,6 +209,7 @@ def main() -> None:
              f"threads={os.environ.get('GUNICORN_THREADS', 'default')} "
              f"runtime={os.environ.get('LOOKSLIKE_RUNTIME', 'auto')} cpus={os.cpu_count()} "
              f"server cpus={sorted(cpus) if cpus else 'all'} {args.mode}s={len(files)} "
+             f"connections={'kept open' if args.keep_alive else 'one per request'} "
              f"gallery={os.environ.get('LOOKSLIKE_GALLERY', 'default')}")
     print(f"# {setup}", flush=True)
     rows = []
@@ -205,14 +217,14 @@ def main() -> None:
         Client(url, bodies).match()  # warm-up
         for n in (int(c) for c in args.clients.split(",") if c):
             rows.append(phase(f"closed {n}", url, bodies, lambda c, n=n: closed_loop(c, n, args.seconds),
-                              args.seconds, server))
+                              args.seconds, server, args.keep_alive))
             print_rows(rows[-1:], header=len(rows) == 1)
         capacity = max((r["rps"] for r in rows), default=5.0)
         rate = args.open_rate if args.open_rate is not None else args.open_factor * capacity
         seconds = args.open_seconds or args.seconds
         if rate > 0:
             rows.append(phase(f"open {rate:.1f}/s", url, bodies, lambda c: open_loop(c, rate, seconds),
-                              seconds, server))
+                              seconds, server, args.keep_alive))
             print_rows(rows[-1:], header=False)
     finally:
         if server:
