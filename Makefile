@@ -170,7 +170,7 @@ bench: setup  ## latency by stage, ONNX and TensorFlow runtimes side by side
 
 bench-load: setup  ## closed-loop (1-16 clients) and open-loop (2x capacity) load on a gunicorn on 127.0.0.1:8110, photos then private mode's embeddings (LOAD_ARGS="--open-seconds 300" for a soak)
 	$(BIN)/python bench/load.py $(LOAD_ARGS) --markdown $(TABLES)/load.md
-	$(BIN)/python bench/load.py --mode embedding $(LOAD_ARGS) --markdown $(TABLES)/load_embedding.md
+	$(BIN)/python bench/load.py --mode embedding --keep-alive $(LOAD_ARGS) --markdown $(TABLES)/load_embedding.md
 	$(PAGE)
 
 bench-fleet: setup  ## bench/fleet_sizing.py: CPU per match of one server, bytes of a first visit, EC2 instances and bandwidth for 10-1,000 matches/s
