@@ -22,7 +22,7 @@ def thumbnail(client) -> str:
 
 def served(client) -> dict[str, object]:
     """One response of each kind the page loads or is sent: pages, scripts, styles, JSON, a thumbnail."""
-    paths = ["/", "/verify", "/static/app.js", "/static/js/private/main.js", "/healthz", "/api/v1/model",
+    paths = ["/", "/verify", "/static/js/page/camera.js", "/static/js/private/main.js", "/healthz", "/api/v1/model",
              thumbnail(client)]
     css = re.search(r'href="(/static/[^"]+\.css)"', client.get("/").get_data(as_text=True))
     return {path: client.get(path) for path in paths + [css.group(1)]}
