@@ -49,6 +49,18 @@ def open_private(page, server: str) -> None:
     wait_ready(page)
 
 
+def match_a_fake_camera_shot(page) -> None:
+    """Start the webcam, take a shot and match it: Chromium's fake camera shows a test pattern, in which
+    the page itself finds no face."""
+    page.click("[data-camera-start]")
+    expect(page.locator("[data-camera-video]")).to_be_visible()
+    wait_until(page, "() => document.querySelector('[data-camera-video]').videoWidth > 0")
+    page.click("[data-camera-snap]")
+    expect(page.locator("[data-preview]")).to_be_visible()
+    page.click("[data-submit]")
+    expect(page.locator("[data-error-message]")).to_contain_text("No face was found")
+
+
 def record(page) -> list:
     """Every request the page makes, as it is made: (method, url, body bytes)."""
     sent = []
@@ -121,14 +133,7 @@ def test_webcam_photo_stays_on_the_device(playwright_driver, private_server):
         watch.attach(page)
         open_private(page, private_server)
         sent = record(page)
-        page.click("[data-camera-start]")
-        expect(page.locator("[data-camera-video]")).to_be_visible()
-        wait_until(page, "() => document.querySelector('[data-camera-video]').videoWidth > 0")
-        page.click("[data-camera-snap]")
-        expect(page.locator("[data-preview]")).to_be_visible()
-        page.click("[data-submit]")
-        # Chromium's fake camera shows a test pattern: the page itself finds no face there.
-        expect(page.locator("[data-error-message]")).to_contain_text("No face was found")
+        match_a_fake_camera_shot(page)
         assert [u for m, u, _ in sent if m != "GET"] == []
         watch.check()
     finally:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from browser.browser_support import PHONE, PageWatch, launch, val_photo, wait_until
+from browser.test_private import match_a_fake_camera_shot
 
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed").expect
@@ -117,14 +118,7 @@ def test_the_webcam_works_on_an_isolated_page(playwright_driver, threads_server)
         watch = PageWatch()
         watch.attach(page)
         open_private(page, threads_server)
-        page.click("[data-camera-start]")
-        expect(page.locator("[data-camera-video]")).to_be_visible()
-        wait_until(page, "() => document.querySelector('[data-camera-video]').videoWidth > 0")
-        page.click("[data-camera-snap]")
-        expect(page.locator("[data-preview]")).to_be_visible()
-        page.click("[data-submit]")
-        # Chromium's fake camera shows a test pattern: the page itself finds no face there.
-        expect(page.locator("[data-error-message]")).to_contain_text("No face was found")
+        match_a_fake_camera_shot(page)
         watch.check()
     finally:
         browser.close()
