@@ -46,8 +46,8 @@ def match() -> ResponseReturnValue:
     engine = get_engine()
     if embedding_inputs.sends_embedding():
         query = embedding_inputs.embedding_query(engine.config)
-        result = engine.match_embedding(query.values, query.model_id, query.top_k, inputs.search_filters(),
-                                        query.fields)
+        result = engine.match_embedding(query.values, query.fields, query.model_id, query.top_k,
+                                        inputs.search_filters())
         resp = jsonify(embedding_match_answer(result, external_thumb_url))
     else:
         asked = inputs.match_inputs()

@@ -109,7 +109,7 @@ def match_embedding():
     engine = get_engine()
     query = embedding_inputs.embedding_query(engine.config)
     filters = inputs.search_filters()
-    result = engine.match_embedding(query.values, query.model_id, query.top_k, filters, query.fields)
+    result = engine.match_embedding(query.values, query.fields, query.model_id, query.top_k, filters)
     return render_template("results.html", private=True, face=None, faces_detected=0, faces_ignored=0,
                            cards=cards(result), boxes=[], face_index=0, photo_size=[0, 0],
                            top_k=len(result.matches), scorer=result.scorer, filters=result.filters,

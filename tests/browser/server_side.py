@@ -37,7 +37,8 @@ def main() -> None:
             if item.get("embedding"):
                 browser = np.asarray(item["embedding"], dtype=np.float64)
                 row["cosine"] = float(np.dot(browser, result.query.embedding) / np.linalg.norm(browser))
-                row["top1_browser"] = engine.match_embedding(item["embedding"], model, top_k=1).matches[0].identity
+                served = engine.match_embedding([item["embedding"]], ["embedding"], model, top_k=1)
+                row["top1_browser"] = served.matches[0].identity
             out.append(row)
     json.dump(out, sys.stdout)
 

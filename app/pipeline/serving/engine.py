@@ -236,17 +236,17 @@ class Engine:
             self._embedding_model = describe_model(self.config, self.paths.weights)
         return self._embedding_model
 
-    def match_embedding(self, values, model_id: str, top_k: int | None = None, filters: dict | None = None,
-                        fields: list[str] | None = None) -> MatchResult:
-        """Top-k celebrities for an embedding computed elsewhere (the visitor's browser) with the served model, or
-        for several of one person (`values` a list of them, named by `fields`), each checked and all combined as
-        several photos' are; scored exactly as a photo's. The result has no query face (`query` is None)."""
+    def match_embedding(self, values: list, fields: list[str], model_id: str, top_k: int | None = None,
+                        filters: dict | None = None) -> MatchResult:
+        """Top-k celebrities for the embeddings computed elsewhere (the visitor's browser) with the served model,
+        one per photo of one person, named by `fields` in errors ("embedding", or "embeddings[1]"); each is
+        checked, and several are combined as several photos' are; scored exactly as a photo's. The result has
+        no query face (`query` is None)."""
         state = self.served()
         allowed = allowed_in(state.gallery, AttributeFilter(**(filters or {})))
-        sent, fields = ([values], ["embedding"]) if fields is None else (list(values), list(fields))
         model = self.embedding_model()
-        embeddings = np.stack([check_embedding(v, model, model_id, field) for v, field in zip(sent, fields)])
-        return self._ranked(state, [], self._one_person(state, embeddings, fields), top_k, allowed, {}, len(sent))
+        embeddings = np.stack([check_embedding(v, model, model_id, field) for v, field in zip(values, fields)])
+        return self._ranked(state, [], self._one_person(state, embeddings, fields), top_k, allowed, {}, len(values))
 
     def _ranked(self, state: ServedGallery, faces: list[FaceResult], embedding: np.ndarray, top_k: int | None,
                 allowed: tuple[np.ndarray | None, dict], timings: dict[str, float], photos: int) -> MatchResult:
