@@ -57,23 +57,28 @@ function clip8(v) {
   return Math.floor(v / ONE); // v >> 22 for the positive sums here (they may pass 2^31)
 }
 
+// One output pixel: the `count` input pixels from `p` on, `step` bytes apart (3 along a row, a row's
+// bytes down a column), weighted by weights[base..] in order, each channel rounded to 8 bits.
+function weightedPixel(src, p, step, weights, base, count, out, o) {
+  let s0 = HALF, s1 = HALF, s2 = HALF;
+  for (let k = 0; k < count; k++, p += step) {
+    const w = weights[base + k];
+    s0 += src[p] * w;
+    s1 += src[p + 1] * w;
+    s2 += src[p + 2] * w;
+  }
+  out[o] = clip8(s0);
+  out[o + 1] = clip8(s1);
+  out[o + 2] = clip8(s2);
+}
+
 function horizontalPass(src, width, rows, rowsFirst, outW, hc) {
   const out = new Uint8Array(outW * rows * 3);
   for (let y = 0; y < rows; y++) {
     const line = (y + rowsFirst) * width * 3;
     for (let xx = 0; xx < outW; xx++) {
-      const xmin = hc.bounds[xx * 2], xmax = hc.bounds[xx * 2 + 1], base = xx * hc.ksize;
-      let s0 = HALF, s1 = HALF, s2 = HALF;
-      for (let x = 0; x < xmax; x++) {
-        const w = hc.weights[base + x], p = line + (x + xmin) * 3;
-        s0 += src[p] * w;
-        s1 += src[p + 1] * w;
-        s2 += src[p + 2] * w;
-      }
-      const o = (y * outW + xx) * 3;
-      out[o] = clip8(s0);
-      out[o + 1] = clip8(s1);
-      out[o + 2] = clip8(s2);
+      const xmin = hc.bounds[xx * 2], xmax = hc.bounds[xx * 2 + 1];
+      weightedPixel(src, line + xmin * 3, 3, hc.weights, xx * hc.ksize, xmax, out, (y * outW + xx) * 3);
     }
   }
   return out;
@@ -82,19 +87,10 @@ function horizontalPass(src, width, rows, rowsFirst, outW, hc) {
 function verticalPass(src, width, outH, rowsFirst, vc) {
   const out = new Uint8Array(width * outH * 3);
   for (let yy = 0; yy < outH; yy++) {
-    const ymin = vc.bounds[yy * 2] - rowsFirst, ymax = vc.bounds[yy * 2 + 1], base = yy * vc.ksize;
+    const ymin = vc.bounds[yy * 2] - rowsFirst, ymax = vc.bounds[yy * 2 + 1];
     for (let xx = 0; xx < width; xx++) {
-      let s0 = HALF, s1 = HALF, s2 = HALF;
-      for (let y = 0; y < ymax; y++) {
-        const w = vc.weights[base + y], p = ((y + ymin) * width + xx) * 3;
-        s0 += src[p] * w;
-        s1 += src[p + 1] * w;
-        s2 += src[p + 2] * w;
-      }
-      const o = (yy * width + xx) * 3;
-      out[o] = clip8(s0);
-      out[o + 1] = clip8(s1);
-      out[o + 2] = clip8(s2);
+      weightedPixel(src, (ymin * width + xx) * 3, width * 3, vc.weights, yy * vc.ksize, ymax, out,
+                    (yy * width + xx) * 3);
     }
   }
   return out;
